@@ -1,0 +1,6 @@
+"""``python -m pipfresh``."""
+
+from pipfresh.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""Command line: arguments -> settings -> run -> render -> exit code. No business logic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import enum
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from pipfresh import __version__
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit status pipfresh uses (documented in the README)."""
+
+    OK = 0
+    OUTDATED = 1  # outdated packages found and --exit-code given
+    USAGE = 2  # bad arguments, settings or target environment
+    UNCHECKED = 3  # some projects could not be checked
+    ROLLED_BACK = 4  # an update failed and was rolled back
+    INTERRUPTED = 130
+    INTERNAL = 70  # a bug in pipfresh
+
+
+COMMANDS = ("outdated",)
+FORMATS = ("table", "json", "jsonl", "freeze")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One line, naming what was wrong, instead of argparse's usage block.
+        sys.stderr.write(f"pipfresh: error: {message} (see 'pipfresh --help')\n")
+        raise SystemExit(ExitCode.USAGE)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pipfresh",
+        description="Find outdated packages in a Python environment, fast.",
+        epilog=(
+            "Exit status: 0 ok; 1 outdated packages found (with --exit-code); 2 usage error; "
+            "3 some projects could not be checked. Index settings default to pip's "
+            "configuration (config files and PIP_* variables)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"pipfresh {__version__}")
+    parser.add_argument(
+        "command", nargs="?", choices=COMMANDS, default="outdated", help="default: outdated"
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="only check these packages")
+    target = parser.add_argument_group("target environment")
+    target.add_argument(
+        "--python",
+        metavar="PATH|VERSION",
+        help="interpreter, virtual environment folder or version (e.g. 3.12) to scan",
+    )
+    select = parser.add_argument_group("selection")
+    select.add_argument("--pre", action="store_true", help="include pre-releases")
+    out = parser.add_argument_group("output")
+    out.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    out.add_argument("--all", action="store_true", help="list up-to-date packages too")
+    out.add_argument(
+        "--exit-code", action="store_true", help="exit with 1 when outdated packages are found"
+    )
+    out.add_argument("-v", "--verbose", action="store_true", help="log requests to stderr")
+    net = parser.add_argument_group("index (defaults from pip's configuration)")
+    net.add_argument("-i", "--index-url", metavar="URL")
+    net.add_argument("--extra-index-url", metavar="URL", action="append", default=[])
+    net.add_argument("--no-index", action="store_true", help="use only --find-links")
+    net.add_argument("-f", "--find-links", metavar="URL|PATH", action="append", default=[])
+    net.add_argument("--trusted-host", metavar="HOST", action="append", default=[])
+    net.add_argument("--cert", metavar="PATH", help="CA bundle to verify TLS with")
+    net.add_argument("--client-cert", metavar="PATH", help="client certificate (PEM) for TLS")
+    net.add_argument("--timeout", metavar="SECONDS", type=_positive_float)
+    net.add_argument("--isolated", action="store_true", help="ignore pip's config and PIP_*")
+    net.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=_whole,
+        help="most requests in flight (env PIPFRESH_CONCURRENCY; default 16)",
+    )
+    return parser
+
+
+def _color_wanted(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        sys.stderr.write("\npipfresh: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `pipfresh | head`: the reader left; exit quietly as other CLI tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.OK
+
+
+def _main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from pipfresh.errors import PipfreshError
+
+    try:
+        return _run(args)
+    except PipfreshError as exc:
+        from pipfresh.auth import redact_url
+
+        sys.stderr.write(f"pipfresh: error: {redact_url(str(exc))}\n")
+        return ExitCode.USAGE
+    except Exception as exc:  # a bug: one line, the traceback only with --verbose
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(
+            f"pipfresh: internal error: {type(exc).__name__}: {exc} "
+            "(please report it; --verbose shows the traceback)\n"
+        )
+        return ExitCode.INTERNAL
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipfresh.models import PackageStatus, ProjectError
+    from pipfresh.scan import collect, prepare
+    from pipfresh.settings import UpgradeConfig
+    from pipfresh.ui import serialize
+    from pipfresh.ui.progress import ProgressLine
+
+    config = UpgradeConfig(
+        concurrency=args.concurrency,
+        verbose=args.verbose,
+        pre=args.pre,
+        index_url=args.index_url,
+        extra_index_urls=tuple(args.extra_index_url),
+        no_index=args.no_index,
+        find_links=tuple(args.find_links),
+        trusted_hosts=tuple(args.trusted_host),
+        cert=args.cert,
+        client_cert=args.client_cert,
+        timeout=args.timeout,
+        isolated=args.isolated,
+    )
+    scan = prepare(args.python, config, names=args.names)
+    if args.verbose:
+        _log_setup(scan)
+    progress = ProgressLine(
+        sys.stderr, sum(1 for d in scan.dists), enabled=sys.stderr.isatty() and not args.verbose
+    )
+    out = sys.stdout
+
+    def on_result(result: PackageStatus | ProjectError) -> None:
+        progress.update(result)
+        if args.format == "jsonl" and (
+            args.all or isinstance(result, ProjectError) or result.outdated
+        ):
+            out.write(serialize.jsonl_result(result))
+            out.flush()
+        if args.verbose and isinstance(result, ProjectError):
+            sys.stderr.write(f"pipfresh: {result.name}: {result.reason}\n")
+
+    try:
+        report = asyncio.run(collect(scan, on_result))
+    finally:
+        progress.close()
+
+    if args.format == "json":
+        out.write(serialize.report_json(report, include_all=args.all))
+    elif args.format == "jsonl":
+        out.write(serialize.jsonl_summary(report))
+    elif args.format == "freeze":
+        out.write(serialize.freeze_lines(report))
+        for error in report.errors:
+            sys.stderr.write(f"pipfresh: could not check {error.name}: {error.reason}\n")
+    else:
+        from pipfresh.ui.table import render_table
+
+        render_table(report, out, include_all=args.all, color=_color_wanted(out))
+    out.flush()
+    if args.verbose:
+        timings = ", ".join(f"{k} {v:.3f} s" for k, v in report.timings.items())
+        sys.stderr.write(f"pipfresh: timings: {timings}\n")
+    if report.errors:
+        return ExitCode.UNCHECKED
+    if args.exit_code and report.outdated:
+        return ExitCode.OUTDATED
+    return ExitCode.OK
+
+
+def _log_setup(scan: object) -> None:
+    from pipfresh.auth import redact_url
+    from pipfresh.scan import ScanInput
+
+    assert isinstance(scan, ScanInput)
+    cfg = scan.index_config
+    target = scan.target
+    lines = [
+        f"target: {target.python} (Python {target.python_version}, {len(scan.dists)} packages)",
+        "indexes: " + (", ".join(redact_url(u) for u in cfg.index_urls) or "none"),
+    ]
+    if cfg.find_links:
+        lines.append("find-links: " + ", ".join(redact_url(u) for u in cfg.find_links))
+    lines.append(f"concurrency: {scan.concurrency}, timeout: {cfg.timeout:g} s")
+    for line in lines:
+        sys.stderr.write(f"pipfresh: {line}\n")

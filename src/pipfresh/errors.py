@@ -1,0 +1,81 @@
+"""Errors raised by pipfresh.
+
+Every error pipfresh raises derives from :class:`PipfreshError`; exceptions of the
+libraries it uses (aiohttp, subprocess, json, ...) are translated where they enter
+and never reach the user::
+
+    PipfreshError
+    ├── UsageError            bad command-line or configuration input (exit 2)
+    ├── TargetError           the target interpreter cannot be found or inspected
+    ├── ConfigError           a pip or pipfresh configuration file cannot be used
+    └── IndexError_           one project could not be answered by the index(es)
+        ├── NotFound          no index knows the project
+        ├── HTTPStatusError   an index answered with an HTTP error status
+        ├── NetworkError      connection refused/reset, TLS failure, timeout
+        └── MalformedPage     the index answered something that is not an index page
+
+Per-project errors (``IndexError_`` and subclasses) are collected in the report;
+the others end the run with a one-line message.
+"""
+
+from __future__ import annotations
+
+
+class PipfreshError(Exception):
+    """Root of every error pipfresh raises."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(PipfreshError):
+    """The user asked for something that cannot be done as asked."""
+
+
+class TargetError(PipfreshError):
+    """The target environment cannot be found or inspected."""
+
+    def __init__(self, message: str, *, python: str | None = None) -> None:
+        super().__init__(message)
+        self.python = python
+
+
+class ConfigError(PipfreshError):
+    """A configuration file or setting is unusable."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class IndexError_(PipfreshError):
+    """One project could not be answered; recorded in the report, not fatal."""
+
+    def __init__(self, message: str, *, project: str, url: str | None = None) -> None:
+        super().__init__(message)
+        self.project = project
+        self.url = url  # already redacted
+
+
+class NotFound(IndexError_):
+    """No configured index knows the project."""
+
+
+class HTTPStatusError(IndexError_):
+    """An index answered with an HTTP error status."""
+
+    def __init__(self, message: str, *, project: str, url: str | None, status: int) -> None:
+        super().__init__(message, project=project, url=url)
+        self.status = status
+
+
+class NetworkError(IndexError_):
+    """The index could not be reached or stopped answering."""
+
+
+class MalformedPage(IndexError_):
+    """The index answered with something that is not a usable project page."""

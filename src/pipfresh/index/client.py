@@ -1,0 +1,342 @@
+"""Fetching project pages: one pooled aiohttp session, a bound on requests in flight, retries.
+
+This is the only module that imports aiohttp. aiohttp was chosen by measurement
+(benchmarks/http_clients.py, results in benchmarks/RESULTS.md): on this workload
+(a few hundred pages, some of several MB, CPU-bound on 2 cores) it was several times
+faster than httpx. Its exceptions are translated here into pipfresh errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import aiohttp
+
+from pipfresh.auth import credentials_for, redact_url, split_auth
+from pipfresh.errors import HTTPStatusError, IndexError_, MalformedPage, NetworkError, NotFound
+from pipfresh.index.parse import parse_find_links_dir, parse_project_page, version_from_filename
+from pipfresh.models import IndexFile, ProjectPage
+
+if TYPE_CHECKING:
+    from pipfresh.pipconfig import IndexConfig
+
+# PEP 691 content negotiation: JSON first (it carries upload times and parses
+# fastest), HTML accepted from servers that only speak PEP 503.
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_ATTEMPTS = 3
+MAX_RETRY_AFTER = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class FetchStats:
+    """Per-project numbers the scheduler may use later (size and time of the answer)."""
+
+    bytes: int
+    seconds: float
+
+
+def _content_type(raw: str | None) -> str:
+    return (raw or "").split(";", 1)[0].strip().lower()
+
+
+def _retry_delay(attempt: int, retry_after: str | None) -> float:
+    """Exponential backoff with full jitter; a server's Retry-After (seconds) wins, capped."""
+    if retry_after is not None:
+        try:
+            return min(max(float(retry_after), 0.0), MAX_RETRY_AFTER)
+        except ValueError:
+            pass
+    return random.uniform(0, 0.1 * (2**attempt))
+
+
+def make_ssl_context(cert: str | None, client_cert: str | None) -> ssl.SSLContext:
+    """TLS verification always on; a custom CA bundle (pip's ``cert``) replaces the default."""
+    context = ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
+    if client_cert:
+        context.load_cert_chain(client_cert)
+    return context
+
+
+def _is_trusted(url: str, trusted_hosts: tuple[str, ...]) -> bool:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    with_port = f"{host}:{parts.port}" if parts.port else host
+    return host in trusted_hosts or with_port in trusted_hosts
+
+
+class IndexClient:
+    """Answers "what does every configured index offer for project X?".
+
+    Use as an async context manager; one instance per run, so connections are
+    pooled and reused across projects.
+    """
+
+    def __init__(
+        self,
+        config: IndexConfig,
+        *,
+        concurrency: int,
+        user_agent: str,
+        on_request: Callable[[str], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._config = config
+        self._concurrency = concurrency
+        self._user_agent = user_agent
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._session: aiohttp.ClientSession | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._index_urls = config.index_urls
+        self._secrets = tuple(
+            pw for url in (*self._index_urls, *config.find_links) if (pw := _password(url))
+        )
+        self._find_links_pages: dict[str, asyncio.Task[ProjectPage | None]] = {}
+        self._on_request = on_request
+        self._bytes: dict[str, int] = {}
+        self.stats: dict[str, FetchStats] = {}
+
+    async def __aenter__(self) -> IndexClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            try:
+                self._ssl = make_ssl_context(self._config.cert, self._config.client_cert)
+            except (OSError, ssl.SSLError) as exc:
+                raise NetworkError(
+                    f"cannot load TLS certificates ({exc})", project="*", url=None
+                ) from exc
+            connector = aiohttp.TCPConnector(
+                limit=self._concurrency, ttl_dns_cache=300, ssl=self._ssl
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=self._config.timeout,
+                sock_read=self._config.timeout,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                headers={"User-Agent": self._user_agent},
+                auto_decompress=True,
+                trust_env=True,
+            )
+        return self._session
+
+    async def fetch_project(self, name: str) -> ProjectPage:
+        """Every file that any configured index or find-links location offers for ``name``.
+
+        Indexes are merged as pip merges them: all files from all sources count. A
+        404 from one index is normal; any other failure fails the project, because a
+        partial answer could report an older release as the newest.
+        """
+        started = time.perf_counter()
+        sources = [self._fetch_index(url, name) for url in self._index_urls]
+        sources += [self._fetch_find_links(location, name) for location in self._config.find_links]
+        results = await asyncio.gather(*sources, return_exceptions=True)
+        files: dict[tuple[str, str], IndexFile] = {}
+        found = False
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            if result is None:
+                continue
+            found = True
+            for file in result.files:
+                files.setdefault((file.filename, file.url), file)
+        if not found:
+            where = ", ".join(redact_url(u) for u in self._index_urls) or "no index (--no-index)"
+            raise NotFound(f"not found on any index ({where})", project=name)
+        self.stats[name] = FetchStats(self._bytes.pop(name, 0), time.perf_counter() - started)
+        return ProjectPage(name=name, files=tuple(files.values()))
+
+    async def _fetch_index(self, index_url: str, name: str) -> ProjectPage | None:
+        page_url = index_url.rstrip("/") + "/" + name + "/"
+        if page_url.startswith("file:"):
+            return _read_file_index(page_url, name)
+        return await self._fetch_http(page_url, name)
+
+    async def _fetch_find_links(self, location: str, name: str) -> ProjectPage | None:
+        if "://" not in location:
+            return _read_find_links_path(location, name)
+        if location.startswith("file:"):
+            return _read_find_links_path(url2pathname(urlsplit(location).path), name)
+        # One request per find-links page per run, shared by every project.
+        task = self._find_links_pages.get(location)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch_http(location, None))
+            self._find_links_pages[location] = task
+        page = await asyncio.shield(task)
+        if page is None:
+            return None
+        return parse_find_links_filter(page, name)
+
+    async def _fetch_http(self, url: str, name: str | None) -> ProjectPage | None:
+        project = name or "*"
+        shown = redact_url(url)
+        bare_url, auth = split_auth(url)
+        if auth is None:
+            auth = credentials_for(bare_url, self._index_urls)
+        basic = aiohttp.BasicAuth(auth[0], auth[1]) if auth else None
+        trusted = _is_trusted(bare_url, self._config.trusted_hosts)
+        session = self._get_session()
+        for attempt in range(MAX_ATTEMPTS):
+            retry_after: str | None = None
+            async with self._semaphore:
+                if self._on_request is not None:
+                    self._on_request(project)
+                try:
+                    async with session.get(
+                        bare_url,
+                        headers={"Accept": ACCEPT},
+                        auth=basic,
+                        ssl=False if trusted else self._ssl,
+                    ) as response:
+                        status = response.status
+                        if status == 200:
+                            body = await response.read()
+                            final_url = str(response.url)
+                            content_type = _content_type(response.headers.get("Content-Type"))
+                        elif status in RETRY_STATUSES:
+                            retry_after = response.headers.get("Retry-After")
+                        elif status in (404, 410):
+                            return None
+                        else:
+                            raise _status_error(status, project, shown)
+                except IndexError_:
+                    raise
+                except asyncio.TimeoutError as exc:
+                    if attempt + 1 == MAX_ATTEMPTS:
+                        raise NetworkError(
+                            f"timed out after {self._config.timeout:g} s ({shown})",
+                            project=project,
+                            url=shown,
+                        ) from exc
+                    status = -1
+                except aiohttp.ClientSSLError as exc:
+                    raise NetworkError(
+                        f"TLS error talking to {shown}: {_scrub(str(exc), self._secrets)}"
+                        " (use --cert or --trusted-host if this index uses its own certificate)",
+                        project=project,
+                        url=shown,
+                    ) from exc
+                except (aiohttp.ClientError, OSError) as exc:
+                    if attempt + 1 == MAX_ATTEMPTS:
+                        raise NetworkError(
+                            f"{_describe(exc, self._secrets)} ({shown})", project=project, url=shown
+                        ) from exc
+                    status = -1
+            if status == 200:
+                if name is not None:
+                    self._bytes[name] = self._bytes.get(name, 0) + len(body)
+                try:
+                    return parse_project_page(body, content_type, final_url, project)
+                except MalformedPage as exc:
+                    raise MalformedPage(
+                        f"{exc.message} ({shown})", project=project, url=shown
+                    ) from None
+            if status in RETRY_STATUSES and attempt + 1 == MAX_ATTEMPTS:
+                raise _status_error(status, project, shown)
+            await asyncio.sleep(_retry_delay(attempt, retry_after))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_find_links_filter(page: ProjectPage, name: str) -> ProjectPage:
+    """Keep the files of one project from a find-links page that lists many."""
+    files = tuple(f for f in page.files if version_from_filename(f.filename, name) is not None)
+    return ProjectPage(name=name, files=files)
+
+
+def _read_file_index(page_url: str, name: str) -> ProjectPage | None:
+    """A ``file://`` index: the project folder holds an index.html, as pip expects."""
+    folder = Path(url2pathname(unquote(urlsplit(page_url).path)))
+    index = folder / "index.html"
+    try:
+        body = index.read_bytes()
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    except OSError as exc:
+        raise NetworkError(f"cannot read {index}: {exc.strerror}", project=name) from exc
+    return parse_project_page(body, "text/html", index.as_uri(), name)
+
+
+def _read_find_links_path(path: str, name: str) -> ProjectPage | None:
+    if os.path.isdir(path):
+        return parse_find_links_dir(path, name)
+    if os.path.isfile(path):
+        try:
+            body = Path(path).read_bytes()
+        except OSError as exc:
+            raise NetworkError(f"cannot read {path}: {exc.strerror}", project=name) from exc
+        page = parse_project_page(body, "text/html", Path(path).resolve().as_uri(), name)
+        return parse_find_links_filter(page, name)
+    return None
+
+
+def _status_error(status: int, project: str, shown: str) -> HTTPStatusError:
+    hint = ""
+    if status in (401, 403):
+        hint = " (check the credentials in the index URL, .netrc or your pip config)"
+    return HTTPStatusError(
+        f"HTTP {status} from {shown}{hint}", project=project, url=shown, status=status
+    )
+
+
+def _password(url: str) -> str | None:
+    _, auth = split_auth(url)
+    return auth[1] if auth and auth[1] else None
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "****")
+    return text
+
+
+def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    """One line for a network failure, without aiohttp's internals or any password."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        text = f"cannot connect: {exc.os_error.strerror or exc.os_error}"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        text = "server closed the connection"
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        text = "response body was cut short"
+    elif isinstance(exc, aiohttp.TooManyRedirects):
+        text = "too many redirects"
+    elif isinstance(exc, aiohttp.ClientResponseError):
+        text = f"bad response: {exc.message}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return _scrub(text, secrets)

@@ -1,0 +1,127 @@
+"""Frozen data shared by every layer: what is installed, what an index offers, what we report.
+
+Values here are plain and cheap to build. Parsing into packaging objects (Version,
+SpecifierSet, Tag) happens lazily in :mod:`pipfresh.select`, because a large index
+page has tens of thousands of files and only the newest few matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["index", "editable", "direct_url"]
+Bump = Literal["major", "minor", "patch", "pre", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFile:
+    """One downloadable file listed on a project page."""
+
+    filename: str
+    url: str  # absolute; may carry credentials, so never print it unredacted
+    requires_python: str | None = None  # raw specifier text, as the index gave it
+    yanked: bool = False
+    upload_time: str | None = None  # ISO 8601 (PEP 700), only JSON pages have it
+    sha256: str | None = None
+    size: int | None = None
+    has_metadata: bool = False  # PEP 658/714 core metadata file is served
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectPage:
+    """Everything the configured indexes offer for one project, merged."""
+
+    name: str  # canonical (PEP 503 normalised) project name
+    files: tuple[IndexFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledDist:
+    """One distribution installed in the target environment (first on sys.path wins)."""
+
+    name: str  # as written in the metadata
+    canonical_name: str
+    version: str  # raw; may be a legacy, non-PEP 440 string
+    kind: Kind = "index"
+    location: str = ""  # the sys.path entry it was found in
+    requires: tuple[str, ...] = ()  # raw Requires-Dist lines
+    url: str | None = None  # for editable / direct_url installs (redacted)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetEnv:
+    """The interpreter being scanned, as reported by one subprocess run inside it."""
+
+    python: str  # interpreter path
+    python_version: str  # full, e.g. "3.11.7"
+    implementation: str  # sys.implementation.name: "cpython", "pypy", ...
+    prefix: str  # sys.prefix
+    sys_path: tuple[str, ...]
+    markers: Mapping[str, str]  # PEP 508 marker environment
+    tags: tuple[str, ...]  # supported wheel tags, best first, e.g. "cp311-cp311-linux_x86_64"
+    externally_managed: bool = False  # PEP 668 marker file present
+    supported: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.supported:
+            object.__setattr__(self, "supported", frozenset(self.tags))
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An installed distribution whose requirement keeps a package from its latest release."""
+
+    name: str
+    version: str
+    requirement: str
+
+
+@dataclass(frozen=True, slots=True)
+class PackageStatus:
+    """The answer for one installed project."""
+
+    name: str
+    installed: str
+    latest: str | None  # None: no installable release on any index
+    wanted: str | None
+    bump: Bump | None  # None when not outdated
+    released: str | None  # upload time of the target release (ISO 8601), when known
+    kind: Kind = "index"
+    held_back_by: tuple[Holder, ...] = ()
+
+    @property
+    def outdated(self) -> bool:
+        return self.bump is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectError:
+    """A project that could not be checked, with a one-line reason."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    checked: int
+    outdated: int
+    errors: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The result of a scan: what the CLI renders and the API returns."""
+
+    environment: TargetEnv
+    packages: tuple[PackageStatus, ...]  # every checked project, in name order
+    errors: tuple[ProjectError, ...]
+    summary: Summary
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def outdated(self) -> tuple[PackageStatus, ...]:
+        return tuple(p for p in self.packages if p.outdated)

@@ -1,0 +1,201 @@
+"""The outdated scan: inspect the target, query the indexes concurrently, select, stream.
+
+This is the use case behind ``pipfresh outdated`` and :func:`pipfresh.check_outdated`.
+It never prints: results are yielded (or returned) and rendered by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from pipfresh import __version__
+from pipfresh.environment import find_interpreter, inspect_target, read_installed
+from pipfresh.errors import IndexError_, UsageError
+from pipfresh.models import (
+    InstalledDist,
+    PackageStatus,
+    ProjectError,
+    ProjectPage,
+    Report,
+    Summary,
+    TargetEnv,
+)
+from pipfresh.pipconfig import CliIndexOptions, IndexConfig, load_index_config
+from pipfresh.select import (
+    Policy,
+    bump_level,
+    group_releases,
+    parse_version,
+    python_release,
+    select_latest,
+)
+from pipfresh.settings import UpgradeConfig, resolve_concurrency
+
+Result = PackageStatus | ProjectError
+
+
+@dataclass(slots=True)
+class ScanInput:
+    """Everything a scan needs, gathered before the first request is sent."""
+
+    target: TargetEnv
+    dists: list[InstalledDist]
+    index_config: IndexConfig
+    concurrency: int
+    pre: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(
+    python: str | None = None,
+    config: UpgradeConfig | None = None,
+    *,
+    names: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ScanInput:
+    """Find and inspect the target, read what is installed, load pip's index settings."""
+    config = config or UpgradeConfig()
+    environ = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    concurrency = resolve_concurrency(config.concurrency, environ)
+    index_config = load_index_config(
+        CliIndexOptions(
+            index_url=config.index_url,
+            extra_index_urls=tuple(config.extra_index_urls),
+            no_index=config.no_index or None,
+            find_links=tuple(config.find_links),
+            trusted_hosts=tuple(config.trusted_hosts),
+            cert=config.cert,
+            client_cert=config.client_cert,
+            timeout=config.timeout,
+            isolated=config.isolated,
+        ),
+        environ,
+        cwd=cwd,
+    )
+    interpreter = find_interpreter(python, cwd=cwd, environ=environ)
+    target = inspect_target(interpreter)
+    timings["inspect"] = time.perf_counter() - started
+    started = time.perf_counter()
+    dists = read_installed(target.sys_path)
+    timings["read_installed"] = time.perf_counter() - started
+    wanted_names = {canonicalize_name(n) for n in names}
+    if wanted_names:
+        present = {d.canonical_name for d in dists}
+        missing = sorted(wanted_names - present)
+        if missing:
+            raise UsageError(f"not installed in {target.prefix}: {', '.join(missing)}")
+        dists = [d for d in dists if d.canonical_name in wanted_names]
+    return ScanInput(target, dists, index_config, concurrency, config.pre, timings)
+
+
+def policy_for(target: TargetEnv, pre: bool) -> Policy:
+    return Policy(
+        python_version=python_release(target.python_version),
+        supported_tags=target.supported,
+        pre=pre,
+    )
+
+
+def status_for(dist: InstalledDist, page: ProjectPage, policy: Policy) -> PackageStatus:
+    """Pure: what the index offers for one installed distribution, judged for the target."""
+    installed = parse_version(dist.version)
+    latest = select_latest(group_releases(page), policy, installed)
+    if latest is None:
+        return PackageStatus(dist.name, dist.version, None, None, None, None, dist.kind)
+    newer = installed is None or latest.version > installed
+    return PackageStatus(
+        name=dist.name,
+        installed=dist.version,
+        latest=str(latest.version),
+        wanted=str(latest.version),
+        bump=bump_level(installed, latest.version) if newer else None,
+        released=latest.upload_time,
+        kind=dist.kind,
+    )
+
+
+def _unchecked(dist: InstalledDist) -> PackageStatus:
+    """Editable and direct-URL installs: reported as such, never looked up on an index."""
+    return PackageStatus(dist.name, dist.version, None, None, None, None, dist.kind)
+
+
+async def iter_results(
+    scan: ScanInput, *, on_request: Callable[[str], None] | None = None
+) -> AsyncIterator[Result]:
+    """Yield one result per installed distribution, in the order answers arrive."""
+    from pipfresh.index.client import IndexClient  # keeps aiohttp off the import path of --help
+
+    policy = policy_for(scan.target, scan.pre)
+    for dist in scan.dists:
+        if dist.kind != "index":
+            yield _unchecked(dist)
+    lookups = [d for d in scan.dists if d.kind == "index"]
+    if not lookups:
+        return
+    async with IndexClient(
+        scan.index_config,
+        concurrency=scan.concurrency,
+        user_agent=f"pipfresh/{__version__}",
+        on_request=on_request,
+    ) as client:
+
+        async def one(dist: InstalledDist) -> Result:
+            try:
+                page = await client.fetch_project(dist.canonical_name)
+            except IndexError_ as exc:
+                return ProjectError(dist.name, exc.message)
+            return status_for(dist, page, policy)
+
+        tasks = [asyncio.ensure_future(one(d)) for d in lookups]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def build_report(scan: ScanInput, results: Iterable[Result], seconds: float) -> Report:
+    statuses = sorted(
+        (r for r in results if isinstance(r, PackageStatus)), key=lambda p: p.name.lower()
+    )
+    errors = sorted(
+        (r for r in results if isinstance(r, ProjectError)), key=lambda e: e.name.lower()
+    )
+    outdated = sum(1 for s in statuses if s.outdated)
+    return Report(
+        environment=scan.target,
+        packages=tuple(statuses),
+        errors=tuple(errors),
+        summary=Summary(
+            checked=len(statuses) + len(errors),
+            outdated=outdated,
+            errors=len(errors),
+            seconds=round(seconds, 3),
+        ),
+        timings={k: round(v, 3) for k, v in scan.timings.items()},
+    )
+
+
+async def collect(scan: ScanInput, on_result: Callable[[Result], None] | None = None) -> Report:
+    """Run the scan to the end, handing each result to ``on_result`` as it arrives."""
+    started = time.perf_counter()
+    results: list[Result] = []
+    async for result in iter_results(scan):
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    scan.timings["scan"] = time.perf_counter() - started
+    return build_report(scan, results, sum(scan.timings.values()))

@@ -1,0 +1,170 @@
+"""Pure version selection: which releases of a project the target can install, and the newest.
+
+Nothing here does I/O or reads the clock. Version and specifier strings repeat a lot
+across pages (``>=3.8`` appears thousands of times), so their parsing is memoised.
+Pages are walked newest release first and the walk stops at the first candidate, so
+a page with 20,000 files costs little more than one with 20.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from pipfresh.index.parse import version_from_filename, wheel_tags
+from pipfresh.models import Bump, IndexFile, ProjectPage
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """All files of one version of a project."""
+
+    version: Version
+    files: tuple[IndexFile, ...]
+
+    @property
+    def upload_time(self) -> str | None:
+        """When the release appeared: its earliest file upload (PEP 700), if known."""
+        times = [f.upload_time for f in self.files if f.upload_time]
+        return min(times) if times else None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the target accepts: its interpreter version, wheel tags and pre-release rule."""
+
+    python_version: Version  # release triple of the target interpreter, e.g. 3.11.7
+    supported_tags: frozenset[str]
+    pre: bool = False
+
+
+@lru_cache(maxsize=8192)
+def parse_version(text: str) -> Version | None:
+    """Parse a version, or None for a string that is not PEP 440 (legacy or garbage)."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+@lru_cache(maxsize=2048)
+def _parse_specifier(text: str) -> SpecifierSet | None:
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
+
+
+def python_release(full_version: str) -> Version:
+    """The release triple of an interpreter version: "3.13.0rc1" -> 3.13.0.
+
+    pip checks Requires-Python against ``sys.version_info[:3]``, so a pre-release
+    interpreter is treated as its final release; we do the same.
+    """
+    parts: list[str] = []
+    for piece in full_version.split(".")[:3]:
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        parts.append(digits or "0")
+        if digits != piece:
+            break
+    while len(parts) < 3:
+        parts.append("0")
+    return Version(".".join(parts))
+
+
+def requires_python_allows(requires_python: str | None, python_version: Version) -> bool:
+    """Whether a file's Requires-Python admits the interpreter.
+
+    An unparseable value is ignored, as pip ignores it: real pages carry a few
+    (``>=2.7.*``), and dropping those files would hide releases pip installs.
+    """
+    if not requires_python:
+        return True
+    spec = _parse_specifier(requires_python)
+    if spec is None:
+        return True
+    # Explicit: packaging's default for pre-releases changed between releases.
+    return spec.contains(python_version, prereleases=True)
+
+
+def file_installable(file: IndexFile, policy: Policy) -> bool:
+    """A file is installable when not yanked, Requires-Python fits, and it is an sdist or a
+    wheel with at least one supported tag."""
+    if file.yanked:
+        return False
+    if not requires_python_allows(file.requires_python, policy.python_version):
+        return False
+    if file.filename.endswith(".whl"):
+        return not wheel_tags(file.filename).isdisjoint(policy.supported_tags)
+    return True
+
+
+def group_releases(page: ProjectPage) -> list[Release]:
+    """Files grouped by version, newest first; files whose version is not PEP 440 are dropped."""
+    by_version: dict[Version, list[IndexFile]] = {}
+    for file in page.files:
+        raw = version_from_filename(file.filename, page.name)
+        if raw is None:
+            continue
+        version = parse_version(raw)
+        if version is None:
+            continue
+        by_version.setdefault(version, []).append(file)
+    return [
+        Release(version, tuple(files))
+        for version, files in sorted(by_version.items(), key=lambda item: item[0], reverse=True)
+    ]
+
+
+def prerelease_allowed(version: Version, installed: Version | None, pre: bool) -> bool:
+    """Pre-releases count with --pre, or when the installed version is a pre-release of the
+    same release line (someone on 2.0rc1 wants to hear about 2.0rc2)."""
+    if pre or not version.is_prerelease:
+        return True
+    return (
+        installed is not None
+        and installed.is_prerelease
+        and installed.epoch == version.epoch
+        and installed.release == version.release
+    )
+
+
+def candidates(
+    releases: Iterable[Release], policy: Policy, installed: Version | None
+) -> Iterator[Release]:
+    """Releases the target could install, newest first, lazily."""
+    for release in releases:
+        if not prerelease_allowed(release.version, installed, policy.pre):
+            continue
+        if any(file_installable(f, policy) for f in release.files):
+            yield release
+
+
+def select_latest(
+    releases: list[Release], policy: Policy, installed: Version | None
+) -> Release | None:
+    """The newest candidate, or None when the target can install no release at all."""
+    return next(candidates(releases, policy, installed), None)
+
+
+def bump_level(installed: Version | None, target: Version) -> Bump:
+    """How far a move from installed to target goes, judged on the release segments."""
+    if installed is None:
+        return "unknown"
+    if installed.epoch != target.epoch:
+        return "major"
+    width = max(len(installed.release), len(target.release), 3)
+    old = installed.release + (0,) * (width - len(installed.release))
+    new = target.release + (0,) * (width - len(target.release))
+    for position, (a, b) in enumerate(zip(old, new, strict=True)):
+        if a != b:
+            return ("major", "minor")[position] if position < 2 else "patch"
+    return "pre"

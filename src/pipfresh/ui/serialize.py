@@ -1,0 +1,80 @@
+"""The machine-readable outputs: the version-1 JSON document, JSON lines and freeze lines.
+
+These are public interfaces (documented in docs/json-schema.md): fields may be added,
+never renamed or removed without bumping ``version``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipfresh.models import PackageStatus, ProjectError, Report, Summary, TargetEnv
+
+SCHEMA_VERSION = 1
+
+
+def package_dict(status: PackageStatus) -> dict[str, Any]:
+    return {
+        "name": status.name,
+        "installed": status.installed,
+        "wanted": status.wanted,
+        "latest": status.latest,
+        "bump": status.bump,
+        "released": status.released,
+        "held_back_by": [
+            {"name": h.name, "version": h.version, "requirement": h.requirement}
+            for h in status.held_back_by
+        ],
+        "kind": status.kind,
+    }
+
+
+def error_dict(error: ProjectError) -> dict[str, Any]:
+    return {"name": error.name, "reason": error.reason}
+
+
+def environment_dict(target: TargetEnv) -> dict[str, Any]:
+    return {
+        "python": target.python,
+        "python_version": target.python_version,
+        "prefix": target.prefix,
+    }
+
+
+def summary_dict(summary: Summary) -> dict[str, Any]:
+    return {
+        "checked": summary.checked,
+        "outdated": summary.outdated,
+        "errors": summary.errors,
+        "seconds": summary.seconds,
+    }
+
+
+def report_json(report: Report, *, include_all: bool = False) -> str:
+    packages = report.packages if include_all else report.outdated
+    document = {
+        "version": SCHEMA_VERSION,
+        "environment": environment_dict(report.environment),
+        "packages": [package_dict(p) for p in packages],
+        "errors": [error_dict(e) for e in report.errors],
+        "summary": summary_dict(report.summary),
+        "timings": dict(report.timings),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def jsonl_result(result: PackageStatus | ProjectError) -> str:
+    """One line per project: a package object, or ``{"error": {...}}`` for a failed one."""
+    if isinstance(result, ProjectError):
+        return json.dumps({"error": error_dict(result)}) + "\n"
+    return json.dumps(package_dict(result)) + "\n"
+
+
+def jsonl_summary(report: Report) -> str:
+    return json.dumps({"summary": summary_dict(report.summary)}) + "\n"
+
+
+def freeze_lines(report: Report) -> str:
+    """``name==version`` of each outdated package's target release, for a requirements file."""
+    return "".join(f"{p.name}=={p.wanted or p.latest}\n" for p in report.outdated)
