@@ -130,9 +130,12 @@ def build_tuples(entries: list[Any]) -> tuple[tuple[Any, ...], ...]:
     )
 
 
-def import_ms(module: str, runs: int = 7) -> float:
-    """Wall-clock import cost in a fresh interpreter (median), excluding startup."""
-    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+def import_ms(module: str, before: str = "time", runs: int = 7) -> float:
+    """Wall-clock cost of importing ``module`` once ``before`` is loaded (median)."""
+    code = (
+        f"import time, {before}; t = time.perf_counter(); import {module}; "
+        "print(time.perf_counter() - t)"
+    )
     samples = [
         float(
             subprocess.run(
@@ -170,6 +173,7 @@ def measure(
         project,
         len(entries),
         best(lambda: build_index_files(entries), r),
+        best(lambda: msgspec.convert(entries, list[IndexFile], from_attributes=True), r),
         best(lambda: build_tuples(entries), r),
     )
 
@@ -195,7 +199,7 @@ def main() -> None:
         "HTML e2e",
     ]
     totals = [0.0] * len(cols)
-    build_rows = []
+    build_rows: list[tuple[str, int, float, float, float]] = []
     print(f"{'project':<13}" + "".join(f"{c:>14}" for c in cols))
     for project in PROJECTS:
         row, build_row = measure(args.pages, project, args.repeat)
@@ -212,19 +216,29 @@ def main() -> None:
     )
     print(f"HTML bytes / JSON bytes: {totals[1] / totals[0]:.2f}")
 
-    print(f"\n{'project':<13}{'entries':>10}{'IndexFile ms':>14}{'tuple ms':>12}{'us/file':>10}")
-    for project, n, obj_ms, tup_ms in build_rows:
-        print(f"{project:<13}{n:>10}{obj_ms:>14.2f}{tup_ms:>12.2f}{obj_ms * 1000 / n:>10.2f}")
-    n_all = sum(row[1] for row in build_rows)
-    obj_all = sum(row[2] for row in build_rows)
-    tup_all = sum(row[3] for row in build_rows)
     print(
-        f"{'TOTAL':<13}{n_all:>10}{obj_all:>14.2f}{tup_all:>12.2f}{obj_all * 1000 / n_all:>10.2f}"
+        "\nBuilding objects from decoded entries (ms): IndexFile(...) calls, "
+        "msgspec.convert(from_attributes=True) to IndexFile (what parse does), plain tuples"
+    )
+    print(f"{'project':<13}{'entries':>10}{'IndexFile()':>13}{'convert':>10}{'tuples':>10}")
+    for project, n, obj_ms, conv_ms, tup_ms in build_rows:
+        print(f"{project:<13}{n:>10}{obj_ms:>13.2f}{conv_ms:>10.2f}{tup_ms:>10.2f}")
+    sums = [sum(row[i] for row in build_rows) for i in (1, 2, 3, 4)]
+    n_all = int(sums[0])
+    print(f"{'TOTAL':<13}{n_all:>10}{sums[1]:>13.2f}{sums[2]:>10.2f}{sums[3]:>10.2f}")
+    print(
+        f"per file (us): IndexFile() {sums[1] * 1000 / n_all:.2f}, "
+        f"convert {sums[2] * 1000 / n_all:.2f}, tuple {sums[3] * 1000 / n_all:.2f}"
     )
 
     print("\nimport cost, fresh interpreter, median of 7 (ms)")
     for module in ("json", "orjson", "msgspec.json", "pipfresh.index.parse"):
         print(f"  {module:<22}{import_ms(module):>8.1f}")
+    # What a decoder adds once the rest of pipfresh's parse path is loaded anyway.
+    rest = "pipfresh.models, re, html, urllib.parse, typing"
+    print(f"  marginal, after {rest}:")
+    for module in ("json", "orjson", "msgspec.json"):
+        print(f"    {module:<20}{import_ms(module, rest):>8.1f}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import enum
 import os
 import sys
@@ -147,6 +146,8 @@ def _main(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from pipfresh.models import PackageStatus, ProjectError
     from pipfresh.scan import collect, prepare
     from pipfresh.settings import UpgradeConfig

@@ -11,22 +11,46 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
+
 Kind = Literal["index", "editable", "direct_url"]
 Bump = Literal["major", "minor", "patch", "pre", "unknown"]
 
 
-@dataclass(frozen=True, slots=True)
-class IndexFile:
-    """One downloadable file listed on a project page."""
+class IndexFile(msgspec.Struct, frozen=True, gc=False):
+    """One downloadable file listed on a project page.
+
+    A msgspec Struct rather than a dataclass because PEP 691 JSON pages are decoded
+    straight into it (field names map to the JSON keys): a scan reads some 150,000
+    file entries, and building a second object per entry cost more than decoding.
+    """
 
     filename: str
     url: str  # absolute; may carry credentials, so never print it unredacted
-    requires_python: str | None = None  # raw specifier text, as the index gave it
-    yanked: bool = False
-    upload_time: str | None = None  # ISO 8601 (PEP 700), only JSON pages have it
-    sha256: str | None = None
+    requires_python: str | None = msgspec.field(default=None, name="requires-python")
+    yanked: bool | str | None = False  # PEP 592: True or a reason string means yanked
+    upload_time: str | None = msgspec.field(default=None, name="upload-time")  # PEP 700
+    hashes: dict[str, str] | None = None
     size: int | None = None
-    has_metadata: bool = False  # PEP 658/714 core metadata file is served
+    core_metadata: bool | dict[str, str] | None = msgspec.field(
+        default=None, name="core-metadata"
+    )  # PEP 658/714
+    dist_info_metadata: bool | dict[str, str] | None = msgspec.field(
+        default=None, name="data-dist-info-metadata"
+    )
+
+    @property
+    def is_yanked(self) -> bool:
+        # An empty reason string still means yanked.
+        return self.yanked is True or isinstance(self.yanked, str)
+
+    @property
+    def sha256(self) -> str | None:
+        return None if self.hashes is None else self.hashes.get("sha256")
+
+    @property
+    def has_metadata(self) -> bool:
+        return bool(self.core_metadata or self.dist_info_metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +59,9 @@ class ProjectPage:
 
     name: str  # canonical (PEP 503 normalised) project name
     files: tuple[IndexFile, ...]
+    # PEP 700 list of every version, when every source gave one: lets selection find
+    # the newest release's files without grouping the whole page.
+    versions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

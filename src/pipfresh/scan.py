@@ -31,10 +31,9 @@ from pipfresh.pipconfig import CliIndexOptions, IndexConfig, load_index_config
 from pipfresh.select import (
     Policy,
     bump_level,
-    group_releases,
+    newest_release,
     parse_version,
     python_release,
-    select_latest,
 )
 from pipfresh.settings import UpgradeConfig, resolve_concurrency
 
@@ -110,7 +109,7 @@ def policy_for(target: TargetEnv, pre: bool) -> Policy:
 def status_for(dist: InstalledDist, page: ProjectPage, policy: Policy) -> PackageStatus:
     """Pure: what the index offers for one installed distribution, judged for the target."""
     installed = parse_version(dist.version)
-    latest = select_latest(group_releases(page), policy, installed)
+    latest = newest_release(page, policy, installed)
     if latest is None:
         return PackageStatus(dist.name, dist.version, None, None, None, None, dist.kind)
     newer = installed is None or latest.version > installed

@@ -101,6 +101,7 @@ __all__ = [
     "Status",
     "Truncate",
     "negotiate",
+    "refused_url",
 ]
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -1324,3 +1325,12 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def refused_url() -> str:
+    """An index URL on 127.0.0.1 where nothing listens (connection refused).
+
+    The port was free a moment ago; another process could take it meanwhile, which is
+    unlikely within one test but not impossible.
+    """
+    return f"http://127.0.0.1:{_free_port()}/simple"

@@ -29,6 +29,37 @@ PAGE_URL = "https://example.org/simple/demo/"
 SHA = "a" * 64
 
 
+View = tuple[str, str, "str | None", bool, "str | None", "str | None", "int | None", bool]
+
+
+def view(f: IndexFile) -> View:
+    """An IndexFile's meaning, independent of how the index spelled it."""
+    return (
+        f.filename,
+        f.url,
+        f.requires_python,
+        f.is_yanked,
+        f.upload_time,
+        f.sha256,
+        f.size,
+        f.has_metadata,
+    )
+
+
+def F(
+    filename: str,
+    url: str,
+    requires_python: str | None = None,
+    *,
+    yanked: bool = False,
+    upload_time: str | None = None,
+    sha256: str | None = None,
+    size: int | None = None,
+    has_metadata: bool = False,
+) -> View:
+    return (filename, url, requires_python, yanked, upload_time, sha256, size, has_metadata)
+
+
 def jpage(*files: dict[str, Any], **extra: Any) -> bytes:
     return json.dumps(
         {"meta": {"api-version": "1.1"}, "name": "demo", "files": files, **extra}
@@ -116,7 +147,7 @@ def test_json_full_entry() -> None:
             "core-metadata": {"sha256": SHA},
         },
     )
-    assert only(parse_json(jpage(entry))) == IndexFile(
+    assert view(only(parse_json(jpage(entry)))) == F(
         filename="demo-1.0-py3-none-any.whl",
         url="https://files.example.org/demo-1.0-py3-none-any.whl",
         requires_python=">=3.8",
@@ -130,7 +161,7 @@ def test_json_full_entry() -> None:
 
 def test_json_minimal_entry() -> None:
     body = jpage({"filename": "demo-1.0.tar.gz", "url": "https://h/demo-1.0.tar.gz", "hashes": {}})
-    assert only(parse_json(body)) == IndexFile("demo-1.0.tar.gz", "https://h/demo-1.0.tar.gz")
+    assert view(only(parse_json(body))) == F("demo-1.0.tar.gz", "https://h/demo-1.0.tar.gz")
 
 
 @pytest.mark.parametrize(
@@ -144,7 +175,7 @@ def test_json_minimal_entry() -> None:
     ],
 )
 def test_json_yanked(yanked: object, expected: bool) -> None:
-    assert only(parse_json(jpage(jfile(yanked=yanked)))).yanked is expected
+    assert only(parse_json(jpage(jfile(yanked=yanked)))).is_yanked is expected
 
 
 @pytest.mark.parametrize(
@@ -170,7 +201,8 @@ def test_json_core_metadata(fields: dict[str, Any], expected: bool) -> None:
 )
 def test_json_requires_python(requires_python: str | None, expected: str | None) -> None:
     page = parse_json(jpage(jfile(**{"requires-python": requires_python})))
-    assert only(page).requires_python == expected
+    # an empty value means "no restriction", whichever way it is stored
+    assert (only(page).requires_python or None) == expected
 
 
 @pytest.mark.parametrize(
@@ -259,12 +291,13 @@ def test_json_bad_entries_are_skipped(bad: object) -> None:
 def test_json_lenient_path_matches_fast_path() -> None:
     """Good entries read the same whether or not a bad entry forces the lenient path."""
     body = (PAGES / "numpy.json").read_bytes()
-    fast = parse._parse_json(body, PAGE_URL, "numpy")
+    fast, versions = parse._parse_json(body, PAGE_URL, "numpy")
+    assert versions  # PEP 700 list kept from the fast path
     lenient = parse._parse_json_lenient(body, PAGE_URL, "numpy")
     assert fast == lenient
     doc = json.loads(body)
     doc["files"].insert(3, {"filename": 1})
-    assert parse._parse_json(json.dumps(doc).encode(), PAGE_URL, "numpy") == fast
+    assert parse._parse_json(json.dumps(doc).encode(), PAGE_URL, "numpy")[0] == fast
 
 
 @pytest.mark.parametrize(
@@ -314,57 +347,55 @@ def test_json_unknown_keys_ignored() -> None:
     [
         (
             '<a href="https://f.org/p/demo-1.0.tar.gz#sha256=' + SHA + '">demo-1.0.tar.gz</a>',
-            IndexFile("demo-1.0.tar.gz", "https://f.org/p/demo-1.0.tar.gz", sha256=SHA),
+            F("demo-1.0.tar.gz", "https://f.org/p/demo-1.0.tar.gz", sha256=SHA),
         ),
         (
             '<a href="../../p/demo-1.0.tar.gz">x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz"),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz"),
         ),
         (
             '<a href="demo-1.0.tar.gz#md5=abc">x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/simple/demo/demo-1.0.tar.gz"),
+            F("demo-1.0.tar.gz", "https://example.org/simple/demo/demo-1.0.tar.gz"),
         ),
         (
             '<a href="/p/demo-1.0.tar.gz" data-requires-python="&gt;=3.8">x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", ">=3.8"),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", ">=3.8"),
         ),
         (  # not escaped by the server: the quoted ">" must not end the tag
             '<a data-requires-python=">=3.8,<4" href="/p/demo-1.0.tar.gz">x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", ">=3.8,<4"),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", ">=3.8,<4"),
         ),
         (
             "<a href='/p/demo-1.0.tar.gz' data-requires-python='&gt;=3.8,&lt;4&#x27;'>x</a>",
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", ">=3.8,<4'"),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", ">=3.8,<4'"),
         ),
         (
             '<a href="/p/demo-1.0.tar.gz" data-requires-python="&gt;=3.8&comma;&NotEqualTilde;">',
-            IndexFile(
-                "demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", ">=3.8,\u2242\u0338"
-            ),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", ">=3.8,\u2242\u0338"),
         ),
         (
             '<a href="/p/demo-1.0.tar.gz" data-requires-python="&amp;gt;">x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", "&gt;"),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", "&gt;"),
         ),
         (
             '<a href="/p/demo-1.0.tar.gz" data-requires-python="">x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz"),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz"),
         ),
         (
             "<A HREF=/p/demo-1.0.tar.gz DATA-YANKED>x</A>",
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", yanked=True),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", yanked=True),
         ),
         (
             '<a href="/p/demo-1.0.tar.gz" data-yanked="">x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", yanked=True),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", yanked=True),
         ),
         (
             '<a\n  data-yanked="bad &quot;build&quot;"\n  href="/p/demo-1.0.tar.gz"\n>x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", yanked=True),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz", yanked=True),
         ),
         (
             '<a href="/p/demo-1.0-py3-none-any.whl" data-core-metadata="sha256=' + SHA + '">x</a>',
-            IndexFile(
+            F(
                 "demo-1.0-py3-none-any.whl",
                 "https://example.org/p/demo-1.0-py3-none-any.whl",
                 has_metadata=True,
@@ -372,7 +403,7 @@ def test_json_unknown_keys_ignored() -> None:
         ),
         (
             '<a href="/p/demo-1.0-py3-none-any.whl" data-dist-info-metadata="true">x</a>',
-            IndexFile(
+            F(
                 "demo-1.0-py3-none-any.whl",
                 "https://example.org/p/demo-1.0-py3-none-any.whl",
                 has_metadata=True,
@@ -380,7 +411,7 @@ def test_json_unknown_keys_ignored() -> None:
         ),
         (  # the filename comes from the URL, percent-decoded, not from the link text
             '<a href="/p/demo-1.0%2Blocal.tar.gz?x=1&amp;y=2#sha256=' + SHA + '">other</a>',
-            IndexFile(
+            F(
                 "demo-1.0+local.tar.gz",
                 "https://example.org/p/demo-1.0%2Blocal.tar.gz?x=1&y=2",
                 sha256=SHA,
@@ -388,12 +419,47 @@ def test_json_unknown_keys_ignored() -> None:
         ),
         (  # the first of two duplicate attributes wins, as in browsers
             '<a href="/p/demo-1.0.tar.gz" href="/q/demo-2.0.tar.gz">x</a>',
-            IndexFile("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz"),
+            F("demo-1.0.tar.gz", "https://example.org/p/demo-1.0.tar.gz"),
         ),
     ],
 )
-def test_html_anchor(anchor: str, expected: IndexFile) -> None:
-    assert only(parse_html(hpage(anchor))) == expected
+def test_html_anchor(anchor: str, expected: View) -> None:
+    assert view(only(parse_html(hpage(anchor)))) == expected
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        # a ">" inside a quoted value, with the other quote character inside another value
+        (
+            '<a data-yanked="it\'s bad" data-requires-python=\'>=3.8\' href="/p/demo-1.0.tar.gz">',
+            [("demo-1.0.tar.gz", ">=3.8", True)],
+        ),
+        # a stray quote that does not follow "=" opens no value
+        (
+            '<a href=/p/demo-1.0.tar.gz x">x</a><a href="/p/demo-2.0.tar.gz">',
+            [("demo-1.0.tar.gz", None, False), ("demo-2.0.tar.gz", None, False)],
+        ),
+        # an unclosed value runs to the next quote, taking the next link's href with it
+        (
+            '<a href="/p/demo-1.0.tar.gz">x</a><a title="oops>y</a><a href="/p/demo-2.0.tar.gz">',
+            [("demo-1.0.tar.gz", None, False)],
+        ),
+        # an unterminated value swallows the rest of the document, as in a browser
+        (
+            '<a href="/p/demo-1.0.tar.gz">x</a><a title="oops>y</a>',
+            [("demo-1.0.tar.gz", None, False)],
+        ),
+    ],
+)
+def test_html_quoting_edge_cases(markup: str, expected: list[tuple[str, str | None, bool]]) -> None:
+    files = parse_html(hpage(markup)).files
+    assert [(f.filename, f.requires_python, f.is_yanked) for f in files] == expected
+
+
+def test_html_tag_without_end() -> None:
+    body = b'<html><a href="/p/demo-1.0.tar.gz">x</a><a href="/p/demo-2.0.tar.gz"'
+    assert [f.filename for f in parse_html(body).files] == ["demo-1.0.tar.gz"]
 
 
 @pytest.mark.parametrize(
@@ -486,7 +552,7 @@ def test_real_pages_both_formats_agree(project: str) -> None:
 
     def comparable(f: IndexFile) -> tuple[object, ...]:
         # HTML pages carry no size or upload time.
-        return (f.filename, f.url, f.requires_python, f.yanked, f.sha256, f.has_metadata)
+        return (f.filename, f.url, f.requires_python, f.is_yanked, f.sha256, f.has_metadata)
 
     assert from_json.files
     assert sorted(map(comparable, from_json.files)) == sorted(map(comparable, from_html.files))
@@ -497,7 +563,7 @@ def test_real_numpy_page() -> None:
         (PAGES / "numpy.json").read_bytes(), JSON_CONTENT_TYPE, PAGE_URL, "NumPy"
     )
     assert page.name == "numpy"
-    yanked = {f.filename for f in page.files if f.yanked}
+    yanked = {f.filename for f in page.files if f.is_yanked}
     assert yanked
     assert all(name.startswith("numpy-2.4.0") for name in yanked)
     old = next(f for f in page.files if f.filename == "numpy-1.13.0.zip")

@@ -164,21 +164,18 @@ class IndexClient:
         sources = [self._fetch_index(url, name) for url in self._index_urls]
         sources += [self._fetch_find_links(location, name) for location in self._config.find_links]
         results = await asyncio.gather(*sources, return_exceptions=True)
-        files: dict[tuple[str, str], IndexFile] = {}
-        found = False
+        pages: list[ProjectPage] = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-            if result is None:
-                continue
-            found = True
-            for file in result.files:
-                files.setdefault((file.filename, file.url), file)
+            if result is not None:
+                pages.append(result)
+        found = bool(pages)
         if not found:
             where = ", ".join(redact_url(u) for u in self._index_urls) or "no index (--no-index)"
             raise NotFound(f"not found on any index ({where})", project=name)
         self.stats[name] = FetchStats(self._bytes.pop(name, 0), time.perf_counter() - started)
-        return ProjectPage(name=name, files=tuple(files.values()))
+        return merge_pages(name, pages)
 
     async def _fetch_index(self, index_url: str, name: str) -> ProjectPage | None:
         page_url = index_url.rstrip("/") + "/" + name + "/"
@@ -269,6 +266,20 @@ class IndexClient:
                 raise _status_error(status, project, shown)
             await asyncio.sleep(_retry_delay(attempt, retry_after))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
+    """All files from all sources, as pip merges indexes; a file listed twice counts once."""
+    if len(pages) == 1:
+        return pages[0]
+    files: dict[tuple[str, str], IndexFile] = {}
+    for page in pages:
+        for file in page.files:
+            files.setdefault((file.filename, file.url), file)
+    versions: tuple[str, ...] | None = None
+    if all(p.versions is not None for p in pages):
+        versions = tuple(dict.fromkeys(v for p in pages for v in p.versions or ()))
+    return ProjectPage(name=name, files=tuple(files.values()), versions=versions)
 
 
 def parse_find_links_filter(page: ProjectPage, name: str) -> ProjectPage:

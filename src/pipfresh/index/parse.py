@@ -9,8 +9,9 @@ of megabytes of index pages, so
 * JSON is decoded by msgspec straight into small typed structs that skip every key
   we do not read; a page that does not fit the schema is re-read by a lenient path
   that drops bad entries one by one instead of failing the page;
-* HTML is read with two precompiled regular expressions instead of
-  ``html.parser``, which is an order of magnitude slower on multi-megabyte pages;
+* HTML is read by finding start tags with ``str.find`` and a small attribute regex
+  instead of ``html.parser``, which is four times slower on multi-megabyte pages;
+  the scan stays linear on any input, however broken;
 * the filename helpers are plain string operations: ``packaging``'s parser
   validates far more than selection needs and costs microseconds per file.
 
@@ -22,12 +23,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from html import unescape
-from typing import Any
 from urllib.parse import unquote, urljoin
 
 import msgspec
+from msgspec.structs import replace
 
 from pipfresh.errors import MalformedPage
 from pipfresh.models import IndexFile, ProjectPage
@@ -44,8 +44,8 @@ __all__ = [
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 _HTML_CONTENT_TYPES = frozenset({"application/vnd.pypi.simple.v1+html", "text/html"})
 
-# Lowercase; ".tar" last so that endswith() on a tuple still sees ".tar.gz" etc. first
-# (order does not matter for endswith, but it documents that ".tar" is the odd one).
+# Lowercase. _sdist_stem strips the first that matches, so the compound suffixes must
+# come before the plain ".tar".
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
 _USABLE_SUFFIXES = (".whl", *_SDIST_SUFFIXES)
 _ABSOLUTE_PREFIXES = ("https://", "http://", "file:")
@@ -179,8 +179,9 @@ def parse_project_page(
     canonical = _canonical(project)
     media_type, _, params = content_type.partition(";")
     media_type = media_type.strip().lower()
+    versions: list[str] | None = None
     if media_type == JSON_CONTENT_TYPE:
-        files = _parse_json(body, url, canonical)
+        files, versions = _parse_json(body, url, canonical)
     elif media_type in _HTML_CONTENT_TYPES:
         files = _parse_html(_decode_html(body, params, canonical), url, canonical)
     else:
@@ -188,7 +189,12 @@ def parse_project_page(
         raise MalformedPage(f"unexpected content type {shown!r}", project=canonical)
     if filter_project:
         files = [f for f in files if version_from_filename(f.filename, canonical) is not None]
-    return ProjectPage(name=canonical, files=tuple(files))
+        versions = None
+    return ProjectPage(
+        name=canonical,
+        files=tuple(files),
+        versions=None if versions is None else tuple(versions),
+    )
 
 
 def parse_find_links_html(body: bytes, content_type: str, url: str, project: str) -> ProjectPage:
@@ -222,74 +228,35 @@ def parse_find_links_dir(path: str, project: str) -> ProjectPage:
 # --------------------------------------------------------------------------- JSON
 
 
-class _Hashes(msgspec.Struct, gc=False):
-    sha256: str | None = None
-
-
-class _File(msgspec.Struct, gc=False):
-    """One PEP 691 file entry, exposing IndexFile's field names as attributes.
-
-    ``msgspec.convert(..., from_attributes=True)`` then builds the frozen IndexFile
-    objects in C, which is about twice as fast as calling the dataclass (its frozen
-    ``__init__`` goes through ``object.__setattr__`` once per field).
-    """
-
-    filename: str
-    url: str
-    hashes: _Hashes | None = None
-    raw_requires_python: str | None = msgspec.field(default=None, name="requires-python")
-    raw_yanked: bool | str | None = msgspec.field(default=False, name="yanked")
-    upload_time: str | None = msgspec.field(default=None, name="upload-time")
-    size: int | None = None
-    core_metadata: bool | dict[str, str] | None = msgspec.field(default=None, name="core-metadata")
-    dist_info_metadata: bool | dict[str, str] | None = msgspec.field(
-        default=None, name="data-dist-info-metadata"
-    )
-
-    @property
-    def requires_python(self) -> str | None:
-        return self.raw_requires_python or None
-
-    @property
-    def yanked(self) -> bool:
-        # PEP 592: true, or a reason string (an empty reason still means yanked).
-        return self.raw_yanked is True or isinstance(self.raw_yanked, str)
-
-    @property
-    def sha256(self) -> str | None:
-        return None if self.hashes is None else self.hashes.sha256
-
-    @property
-    def has_metadata(self) -> bool:
-        return bool(self.core_metadata or self.dist_info_metadata)
-
-
 class _Meta(msgspec.Struct, gc=False):
     api_version: str = msgspec.field(default="1.0", name="api-version")
 
 
 class _Page(msgspec.Struct, gc=False):
-    files: list[_File]
+    files: list[IndexFile]
     meta: _Meta | None = None
+    versions: list[str] | None = None  # PEP 700
 
 
 _page_decoder = msgspec.json.Decoder(_Page)
 _any_decoder = msgspec.json.Decoder()
 
 
-def _parse_json(body: bytes, page_url: str, project: str) -> list[IndexFile]:
+def _parse_json(
+    body: bytes, page_url: str, project: str
+) -> tuple[list[IndexFile], list[str] | None]:
     try:
         page = _page_decoder.decode(body)
     except msgspec.ValidationError:
         # Valid JSON that does not fit the schema somewhere: redo it entry by entry.
-        return _parse_json_lenient(body, page_url, project)
+        return _parse_json_lenient(body, page_url, project), None
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         # msgspec reports bad UTF-8 inside a string it reads as UnicodeDecodeError, and
         # nesting beyond its depth limit as RecursionError.
-        raise MalformedPage(f"invalid JSON: {exc}", project=project, url=page_url) from exc
+        raise MalformedPage(f"invalid JSON: {exc}", project=project) from exc
     if page.meta is not None:
-        _check_api_version(page.meta.api_version, project, page_url)
-    files = msgspec.convert(page.files, list[IndexFile], from_attributes=True)
+        _check_api_version(page.meta.api_version, project)
+    files = page.files
     # PyPI gives absolute, fragment-free URLs and (almost) only usable files, so one
     # cheap pass finds the few entries that need more work.
     for i, f in enumerate(files):
@@ -299,8 +266,8 @@ def _parse_json(body: bytes, page_url: str, project: str) -> list[IndexFile]:
             or not url.startswith(_ABSOLUTE_PREFIXES)
             or "#" in url
         ):
-            return _finish_json_files(files, i, page_url)
-    return files
+            return _finish_json_files(files, i, page_url), page.versions
+    return files, page.versions
 
 
 def _finish_json_files(files: list[IndexFile], start: int, page_url: str) -> list[IndexFile]:
@@ -309,38 +276,22 @@ def _finish_json_files(files: list[IndexFile], start: int, page_url: str) -> lis
     for f in files[start:]:
         if not f.filename or not _usable(f.filename):
             continue
-        url, sha256 = f.url, f.sha256
+        url, hashes = f.url, f.hashes
         if "#" in url:
             url, fragment_sha = _split_fragment(url)
-            sha256 = sha256 or fragment_sha
+            if fragment_sha and not f.sha256:
+                hashes = {**(hashes or {}), "sha256": fragment_sha}
         if not url.startswith(_ABSOLUTE_PREFIXES):
             url = urljoin(page_url, url)
-        changed = url is not f.url or sha256 is not f.sha256
-        out.append(replace(f, url=url, sha256=sha256) if changed else f)
+        changed = url is not f.url or hashes is not f.hashes
+        out.append(replace(f, url=url, hashes=hashes) if changed else f)
     return out
 
 
-def _check_api_version(version: str, project: str, page_url: str) -> None:
+def _check_api_version(version: str, project: str) -> None:
     # PEP 629: a client must refuse a major version it does not know.
     if version.partition(".")[0].strip() != "1":
-        raise MalformedPage(
-            f"unsupported repository API version {version[:20]!r}", project=project, url=page_url
-        )
-
-
-def _opt_str(value: Any) -> tuple[bool, str | None]:
-    """(ok, value) for a field that must be a string or null."""
-    if value is None or isinstance(value, str):
-        return True, value
-    return False, None
-
-
-def _metadata_flag(value: Any) -> tuple[bool, bool]:
-    if value is None or isinstance(value, bool):
-        return True, bool(value)
-    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        return True, bool(value)
-    return False, False
+        raise MalformedPage(f"unsupported repository API version {version[:20]!r}", project=project)
 
 
 def _parse_json_lenient(body: bytes, page_url: str, project: str) -> list[IndexFile]:
@@ -354,64 +305,21 @@ def _parse_json_lenient(body: bytes, page_url: str, project: str) -> list[IndexF
         doc = _any_decoder.decode(body)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         # The typed pass can reject a page for its shape before reaching a syntax error.
-        raise MalformedPage(f"invalid JSON: {exc}", project=project, url=page_url) from exc
+        raise MalformedPage(f"invalid JSON: {exc}", project=project) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
-        raise MalformedPage("JSON page has no 'files' list", project=project, url=page_url)
+        raise MalformedPage("JSON page has no 'files' list", project=project)
     meta = doc.get("meta")
     if isinstance(meta, dict) and isinstance(meta.get("api-version"), str):
-        _check_api_version(meta["api-version"], project, page_url)
+        _check_api_version(meta["api-version"], project)
     out: list[IndexFile] = []
     for entry in doc["files"]:
-        built = _lenient_entry(entry, page_url)
-        if built is not None:
-            out.append(built)
-    return out
-
-
-def _lenient_entry(entry: Any, page_url: str) -> IndexFile | None:
-    if not isinstance(entry, dict):
-        return None
-    filename, url = entry.get("filename"), entry.get("url")
-    if not isinstance(filename, str) or not isinstance(url, str):
-        return None
-    if not filename or not _usable(filename):
-        return None
-    hashes = entry.get("hashes")
-    if hashes is None:
-        sha256 = None
-    elif isinstance(hashes, dict):
-        ok, sha256 = _opt_str(hashes.get("sha256"))
-        if not ok:
-            return None
-    else:
-        return None
-    ok_rp, requires_python = _opt_str(entry.get("requires-python"))
-    ok_ut, upload_time = _opt_str(entry.get("upload-time"))
-    yanked = entry.get("yanked", False)
-    size = entry.get("size")
-    ok_cm, core_metadata = _metadata_flag(entry.get("core-metadata"))
-    ok_dm, dist_info_metadata = _metadata_flag(entry.get("data-dist-info-metadata"))
-    if not (ok_rp and ok_ut and ok_cm and ok_dm):
-        return None
-    if yanked is not None and not isinstance(yanked, (bool, str)):
-        return None
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
-        return None
-    if "#" in url:
-        url, fragment_sha = _split_fragment(url)
-        sha256 = sha256 or fragment_sha
-    if not url.startswith(_ABSOLUTE_PREFIXES):
-        url = urljoin(page_url, url)
-    return IndexFile(
-        filename,
-        url,
-        requires_python or None,
-        bool(yanked) or yanked == "",
-        upload_time,
-        sha256,
-        size,
-        core_metadata or dist_info_metadata,
-    )
+        try:
+            # The same typed conversion as the fast path, one entry at a time, so good
+            # entries read identically on both paths.
+            out.append(msgspec.convert(entry, IndexFile))
+        except msgspec.ValidationError:
+            continue
+    return _finish_json_files(out, 0, page_url)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -517,7 +425,7 @@ def _raw_tags(start: re.Pattern[str], text: str) -> Iterator[str]:
 
 def _parse_html(text: str, page_url: str, project: str) -> list[IndexFile]:
     if not _HTML_MARKER.search(text):
-        raise MalformedPage("response is not an HTML index page", project=project, url=page_url)
+        raise MalformedPage("response is not an HTML index page", project=project)
     if "<!--" in text:
         text = _COMMENT.sub("", text)
     # <base> and <meta> belong in the head: look only before the first link, so a
@@ -529,7 +437,7 @@ def _parse_html(text: str, page_url: str, project: str) -> list[IndexFile]:
             attrs = _attributes(raw)
             version = attrs.get("content")
             if attrs.get("name") == "pypi:repository-version" and version:
-                _check_api_version(version, project, page_url)
+                _check_api_version(version, project)
     base_url = _base_href(_raw_tags(_BASE_START, head), page_url)
     files: list[IndexFile] = []
     for raw in _raw_tags(_A_START, text):
@@ -560,13 +468,12 @@ def _html_file(raw_attrs: str, base_url: str) -> IndexFile | None:
     if not filename or not _usable(filename):
         return None
     has_metadata = "data-core-metadata" in attrs or "data-dist-info-metadata" in attrs
+    yanked = attrs.get("data-yanked")
     return IndexFile(
         filename,
         url,
-        attrs.get("data-requires-python") or None,
-        "data-yanked" in attrs,
-        None,
-        sha256,
-        None,
-        has_metadata,
+        requires_python=attrs.get("data-requires-python") or None,
+        yanked=False if yanked is None else (yanked or True),
+        hashes={"sha256": sha256} if sha256 else None,
+        core_metadata=has_metadata,
     )
