@@ -64,9 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pipfresh {__version__}")
     parser.add_argument(
-        "command", nargs="?", choices=COMMANDS, default="outdated", help="default: outdated"
+        "names",
+        nargs="*",
+        metavar="[outdated] NAME",
+        help="only check these packages (the command word 'outdated' is optional)",
     )
-    parser.add_argument("names", nargs="*", metavar="NAME", help="only check these packages")
     target = parser.add_argument_group("target environment")
     target.add_argument(
         "--python",
@@ -124,14 +126,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    # `pipfresh outdated foo` and `pipfresh foo` mean the same; a leading command word
+    # is taken off the names (argparse cannot have an optional positional before them).
+    args.command = "outdated"
+    if args.names and args.names[0] in COMMANDS:
+        args.command = args.names.pop(0)
     from pipfresh.errors import PipfreshError
 
     try:
         return _run(args)
     except PipfreshError as exc:
-        from pipfresh.auth import redact_url
+        from pipfresh.auth import redact_text
 
-        sys.stderr.write(f"pipfresh: error: {redact_url(str(exc))}\n")
+        sys.stderr.write(f"pipfresh: error: {redact_text(str(exc), ())}\n")
         return ExitCode.USAGE
     except Exception as exc:  # a bug: one line, the traceback only with --verbose
         if args.verbose:
@@ -148,6 +155,7 @@ def _main(argv: list[str]) -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from pipfresh.auth import redact_text
     from pipfresh.models import PackageStatus, ProjectError
     from pipfresh.scan import collect, prepare
     from pipfresh.settings import UpgradeConfig
@@ -184,12 +192,14 @@ def _run(args: argparse.Namespace) -> int:
             out.write(serialize.jsonl_result(result))
             out.flush()
         if args.verbose and isinstance(result, ProjectError):
-            sys.stderr.write(f"pipfresh: {result.name}: {result.reason}\n")
+            sys.stderr.write(f"pipfresh: {result.name}: {redact_text(result.reason, ())}\n")
 
     try:
         report = asyncio.run(collect(scan, on_result))
     finally:
         progress.close()
+    for warning in scan.warnings:
+        sys.stderr.write(f"pipfresh: warning: {warning}\n")
 
     if args.format == "json":
         out.write(serialize.report_json(report, include_all=args.all))
@@ -198,7 +208,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.format == "freeze":
         out.write(serialize.freeze_lines(report))
         for error in report.errors:
-            sys.stderr.write(f"pipfresh: could not check {error.name}: {error.reason}\n")
+            sys.stderr.write(
+                f"pipfresh: could not check {error.name}: {redact_text(error.reason, ())}\n"
+            )
     else:
         from pipfresh.ui.table import render_table
 

@@ -50,6 +50,7 @@ class ScanInput:
     concurrency: int
     pre: bool
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # one line each, for the user
 
 
 def prepare(
@@ -148,6 +149,7 @@ async def iter_results(
         user_agent=f"pipfresh/{__version__}",
         on_request=on_request,
     ) as client:
+        scan.warnings.extend(client.warnings)
 
         async def one(dist: InstalledDist) -> Result:
             try:

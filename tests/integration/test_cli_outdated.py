@@ -246,13 +246,6 @@ def test_outdated_with_names_only_checks_the_named_projects(scene: Scene) -> Non
     assert scene.server.count("bar") == 0
 
 
-BARE_NAMES_BUG = (
-    "cli.py:67: the optional `command` positional has choices=('outdated',), so argparse "
-    "takes the first NAME as the command and rejects it ('invalid choice: foo')"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=BARE_NAMES_BUG)
 def test_bare_names_only_check_the_named_projects(scene: Scene) -> None:
     scene.server.reset_stats()
     document = run_json("foo", *scene.args, env=scene.env, cwd=scene.cwd)
@@ -266,7 +259,6 @@ def test_outdated_with_a_name_that_is_not_installed_is_a_usage_error(scene: Scen
     assert_usage_error(result, "not installed", "notinstalled")
 
 
-@pytest.mark.xfail(strict=True, reason=BARE_NAMES_BUG)
 def test_bare_name_that_is_not_installed_is_a_usage_error(scene: Scene) -> None:
     result = run_pipfresh("notinstalled", *scene.args, env=scene.env, cwd=scene.cwd)
     assert_usage_error(result, "not installed", "notinstalled")
@@ -334,15 +326,6 @@ def test_bad_concurrency_variable(scene: Scene) -> None:
     assert_usage_error(result, "PIPFRESH_CONCURRENCY")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "index/client.py:79 _is_trusted: urlsplit(url).port raises ValueError for an index "
-        "URL with a bad port; nothing catches it, so the run ends in 'internal error' "
-        "(exit 70). Validate index URLs when the config is loaded (UsageError, redacted) "
-        "or catch ValueError per request"
-    ),
-)
 def test_index_url_with_an_invalid_port_is_reported_not_a_crash(scene: Scene) -> None:
     result = run_pipfresh(
         "--python",

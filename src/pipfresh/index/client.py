@@ -9,6 +9,7 @@ faster than httpx. Its exceptions are translated here into pipfresh errors.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import random
 import ssl
@@ -18,13 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.request import getproxies, proxy_bypass, url2pathname
 
 import aiohttp
 
 from pipfresh.auth import credentials_for, redact_url, split_auth
-from pipfresh.errors import HTTPStatusError, IndexError_, MalformedPage, NetworkError, NotFound
+from pipfresh.errors import (
+    ConfigError,
+    HTTPStatusError,
+    IndexError_,
+    MalformedPage,
+    NetworkError,
+    NotFound,
+)
 from pipfresh.index.parse import parse_find_links_dir, parse_project_page, version_from_filename
 from pipfresh.models import IndexFile, ProjectPage
 
@@ -66,11 +74,26 @@ def _retry_delay(attempt: int, retry_after: str | None) -> float:
 
 
 def make_ssl_context(cert: str | None, client_cert: str | None) -> ssl.SSLContext:
-    """TLS verification always on; a custom CA bundle (pip's ``cert``) replaces the default."""
-    context = ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
+    """TLS verification always on; a custom CA bundle (pip's ``cert``) replaces the default.
+
+    Raises ConfigError naming the setting when a certificate file cannot be used.
+    """
+    try:
+        context = ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cert {cert}: {_ssl_reason(exc)}") from exc
     if client_cert:
-        context.load_cert_chain(client_cert)
+        try:
+            context.load_cert_chain(client_cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"client-cert {client_cert}: {_ssl_reason(exc)}") from exc
     return context
+
+
+def _ssl_reason(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"not a usable PEM certificate ({exc.reason or exc})"
+    return exc.strerror or str(exc)
 
 
 def _is_trusted(url: str, trusted_hosts: tuple[str, ...]) -> bool:
@@ -103,9 +126,18 @@ class IndexClient:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | None = None
-        self._index_urls = config.index_urls
+        self.warnings: list[str] = []
+        self._index_urls = self._secure_sources(config.index_urls)
+        self._find_links = self._secure_sources(config.find_links)
+        if not (self._index_urls or self._find_links):
+            if self.warnings:
+                raise ConfigError("no usable index: " + "; ".join(self.warnings))
+            raise ConfigError("no index to ask: --no-index is set and there is no --find-links")
+        # Proxies from the environment (HTTPS_PROXY, NO_PROXY, ...), read once: aiohttp's
+        # trust_env would re-read them, and ~/.netrc, on every request.
+        self._proxies = getproxies()
         self._secrets = tuple(
-            pw for url in (*self._index_urls, *config.find_links) if (pw := _password(url))
+            pw for url in (*self._index_urls, *self._find_links) if (pw := _password(url))
         )
         self._find_links_pages: dict[str, asyncio.Task[ProjectPage | None]] = {}
         self._on_request = on_request
@@ -128,28 +160,50 @@ class IndexClient:
             await self._session.close()
             self._session = None
 
+    def _secure_sources(self, urls: tuple[str, ...]) -> tuple[str, ...]:
+        """Drop plain-http sources on hosts that are neither trusted nor local, as pip does."""
+        kept = []
+        for url in urls:
+            if "://" not in url and not url.startswith("file:"):
+                kept.append(url)  # a find-links folder or file
+                continue
+            parts = _check_url(url)
+            host = parts.hostname or ""
+            if (
+                parts.scheme == "http"
+                and not _is_trusted(url, self._config.trusted_hosts)
+                and not _is_loopback(host)
+            ):
+                self.warnings.append(
+                    f"ignoring {redact_url(url)}: plain http to a host that is not trusted "
+                    f"(use https, or --trusted-host {host} to allow it)"
+                )
+                continue
+            kept.append(url)
+        return tuple(kept)
+
+    def _proxy_for(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        proxy = self._proxies.get(parts.scheme)
+        if proxy is None or proxy_bypass(parts.hostname or ""):
+            return None
+        return proxy
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            try:
-                self._ssl = make_ssl_context(self._config.cert, self._config.client_cert)
-            except (OSError, ssl.SSLError) as exc:
-                raise NetworkError(
-                    f"cannot load TLS certificates ({exc})", project="*", url=None
-                ) from exc
+            self._ssl = make_ssl_context(self._config.cert, self._config.client_cert)
             connector = aiohttp.TCPConnector(
                 limit=self._concurrency, ttl_dns_cache=300, ssl=self._ssl
             )
-            timeout = aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=self._config.timeout,
-                sock_read=self._config.timeout,
-            )
+            # pip's timeout 0 means "no limit".
+            limit = self._config.timeout or None
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=limit, sock_read=limit)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=timeout,
                 headers={"User-Agent": self._user_agent},
                 auto_decompress=True,
-                trust_env=True,
+                trust_env=False,
             )
         return self._session
 
@@ -162,7 +216,7 @@ class IndexClient:
         """
         started = time.perf_counter()
         sources = [self._fetch_index(url, name) for url in self._index_urls]
-        sources += [self._fetch_find_links(location, name) for location in self._config.find_links]
+        sources += [self._fetch_find_links(location, name) for location in self._find_links]
         results = await asyncio.gather(*sources, return_exceptions=True)
         pages: list[ProjectPage] = []
         for result in results:
@@ -172,8 +226,10 @@ class IndexClient:
                 pages.append(result)
         found = bool(pages)
         if not found:
-            where = ", ".join(redact_url(u) for u in self._index_urls) or "no index (--no-index)"
-            raise NotFound(f"not found on any index ({where})", project=name)
+            where = ", ".join(redact_url(u) for u in self._index_urls)
+            if self._find_links:
+                where = ", ".join(filter(None, [where, "find-links"]))
+            raise NotFound(f"not found on any index ({where or 'none configured'})", project=name)
         self.stats[name] = FetchStats(self._bytes.pop(name, 0), time.perf_counter() - started)
         return merge_pages(name, pages)
 
@@ -217,6 +273,7 @@ class IndexClient:
                         bare_url,
                         headers={"Accept": ACCEPT},
                         auth=basic,
+                        proxy=self._proxy_for(bare_url),
                         ssl=False if trusted else self._ssl,
                     ) as response:
                         status = response.status
@@ -314,6 +371,32 @@ def _read_find_links_path(path: str, name: str) -> ProjectPage | None:
         page = parse_project_page(body, "text/html", Path(path).resolve().as_uri(), name)
         return parse_find_links_filter(page, name)
     return None
+
+
+def _check_url(url: str) -> SplitResult:
+    """Split an index URL, or say in one line what is wrong with it."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"index URL {shown}: {exc}") from None
+    if parts.scheme not in ("https", "http", "file"):
+        raise ConfigError(
+            f"index URL {shown}: unsupported scheme {parts.scheme!r} (use https, http or file)"
+        )
+    if parts.scheme != "file" and not parts.hostname:
+        raise ConfigError(f"index URL {shown}: no host name")
+    return parts
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _status_error(status: int, project: str, shown: str) -> HTTPStatusError:

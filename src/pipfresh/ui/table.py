@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TextIO
 
-from pipfresh.auth import redact_url
+from pipfresh.auth import redact_text
 from pipfresh.models import PackageStatus, Report
 
 BUMP_STYLES = {"major": "red", "minor": "yellow", "patch": "green", "pre": "magenta"}
@@ -40,9 +40,8 @@ def format_age(uploaded: str | None, now: datetime) -> str:
         n = int(days)
         return f"{n} day{'s' * (n != 1)}"
     if days < 730:
-        n = int(days // 30.44)
-        return f"{n} months"
-    return f"{int(days // 365.25)} years"
+        return f"{max(2, int(days // 30.44))} months"
+    return f"{max(2, int(days // 365.25))} years"
 
 
 def _held_back(status: PackageStatus) -> str:
@@ -107,12 +106,11 @@ def render_table(
             table.add_row(*cells, style=style)
         console.print(table)
     s = report.summary
-    if not report.outdated:
-        console.print(f"All {s.checked - s.errors} checked packages are up to date.")
+    if not report.outdated and not report.errors and s.checked:
+        console.print(f"All {s.checked} checked packages are up to date.")
     for error in report.errors:
-        console.print(
-            Text(f"error: {error.name}: {redact_url(error.reason)}", style="red" if color else "")
-        )
-    console.print(
-        f"{s.checked} checked, {s.outdated} outdated, {s.errors} errors in {s.seconds:.2f} s"
-    )
+        line = f"error: {error.name}: {redact_text(error.reason, ())}"
+        # soft_wrap: a reason stays on one line however narrow the terminal.
+        console.print(Text(line, style="red" if color else ""), soft_wrap=True)
+    errors = f"{s.errors} error{'s' * (s.errors != 1)}"
+    console.print(f"{s.checked} checked, {s.outdated} outdated, {errors} in {s.seconds:.2f} s")
