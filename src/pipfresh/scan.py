@@ -6,8 +6,10 @@ It never prints: results are yielded (or returned) and rendered by the caller.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import importlib
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 from pipfresh import __version__
 from pipfresh.environment import find_interpreter, inspect_target, read_installed
-from pipfresh.errors import IndexError_, UsageError
+from pipfresh.errors import IndexError_, PipfreshError, UsageError
 from pipfresh.models import (
     InstalledDist,
     PackageStatus,
@@ -50,7 +52,27 @@ class ScanInput:
     concurrency: int
     pre: bool
     timings: dict[str, float] = field(default_factory=dict)
+    preload: threading.Thread | None = None
     warnings: list[str] = field(default_factory=list)  # one line each, for the user
+
+
+def _warm_client(config: IndexConfig) -> None:
+    client = importlib.import_module("pipfresh.index.client")
+    # Errors are ignored here: the same call made for real reports them.
+    with contextlib.suppress(PipfreshError):
+        client.tls_context(config.cert, config.client_cert)
+
+
+def preload_client(config: IndexConfig) -> threading.Thread:
+    """Import the HTTP client (aiohttp, ~150 ms) and load the TLS certificates in the
+    background.
+
+    :func:`prepare` meanwhile mostly waits for the target's inspection subprocess
+    and the disk, so this costs little wall time on a cold run.
+    """
+    thread = threading.Thread(target=_warm_client, args=(config,), daemon=True)
+    thread.start()
+    return thread
 
 
 def prepare(
@@ -83,6 +105,7 @@ def prepare(
         environ,
         cwd=cwd,
     )
+    preload = preload_client(index_config)
     interpreter = find_interpreter(python, cwd=cwd, environ=environ)
     target = inspect_target(interpreter)
     timings["inspect"] = time.perf_counter() - started
@@ -96,7 +119,7 @@ def prepare(
         if missing:
             raise UsageError(f"not installed in {target.prefix}: {', '.join(missing)}")
         dists = [d for d in dists if d.canonical_name in wanted_names]
-    return ScanInput(target, dists, index_config, concurrency, config.pre, timings)
+    return ScanInput(target, dists, index_config, concurrency, config.pre, timings, preload)
 
 
 def policy_for(target: TargetEnv, pre: bool) -> Policy:
@@ -134,6 +157,10 @@ async def iter_results(
     scan: ScanInput, *, on_request: Callable[[str], None] | None = None
 ) -> AsyncIterator[Result]:
     """Yield one result per installed distribution, in the order answers arrive."""
+    import asyncio
+
+    if scan.preload is not None:
+        scan.preload.join()
     from pipfresh.index.client import IndexClient  # keeps aiohttp off the import path of --help
 
     policy = policy_for(scan.target, scan.pre)

@@ -9,6 +9,7 @@ faster than httpx. Its exceptions are translated here into pipfresh errors.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import random
@@ -73,6 +74,19 @@ def _retry_delay(attempt: int, retry_after: str | None) -> float:
     return random.uniform(0, 0.1 * (2**attempt))
 
 
+@functools.lru_cache(maxsize=4)
+def tls_context(cert: str | None, client_cert: str | None) -> ssl.SSLContext | bool:
+    """The TLS settings for a run; loading a CA bundle costs ~20 ms, so it is done once
+    (and, for the CLI, in the background while the target is inspected).
+
+    ``True`` means aiohttp's own verifying context (the system's CA certificates),
+    which aiohttp builds at import: no second copy is loaded.
+    """
+    if cert is None and client_cert is None:
+        return True
+    return make_ssl_context(cert, client_cert)
+
+
 def make_ssl_context(cert: str | None, client_cert: str | None) -> ssl.SSLContext:
     """TLS verification always on; a custom CA bundle (pip's ``cert``) replaces the default.
 
@@ -125,7 +139,7 @@ class IndexClient:
         self._user_agent = user_agent
         self._semaphore = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: ssl.SSLContext | bool = True
         self.warnings: list[str] = []
         self._index_urls = self._secure_sources(config.index_urls)
         self._find_links = self._secure_sources(config.find_links)
@@ -191,7 +205,7 @@ class IndexClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._ssl = make_ssl_context(self._config.cert, self._config.client_cert)
+            self._ssl = tls_context(self._config.cert, self._config.client_cert)
             connector = aiohttp.TCPConnector(
                 limit=self._concurrency, ttl_dns_cache=300, ssl=self._ssl
             )
