@@ -117,17 +117,17 @@ def make_variants(
     interp: Path, index_url: str, pipfresh_args: list[str], keep: Path
 ) -> dict[str, Variant]:
     pip, uv = dev_bin("pip"), dev_bin("uv")
-    src = str(REPO_DIR / "src")
-    has_cache_dir = pipfresh_has_cache(src)
+    exe = install_pipfresh()
+    has_cache_dir = pipfresh_has_cache(exe)
 
     def pipfresh(cache: Path | None) -> tuple[list[str], dict[str, str]]:
         assert cache is not None
-        cmd = [sys.executable, "-m", "pipfresh", "--python", str(interp), "--format", "json"]
+        cmd = [exe, "--python", str(interp), "--format", "json"]
         cmd += ["--index-url", index_url]
         if has_cache_dir:
             cmd += ["--cache-dir", str(cache)]
         cmd += pipfresh_args
-        env = isolated_env({"PIPFRESH_CACHE_DIR": str(cache), "PYTHONPATH": src})
+        env = isolated_env({"PIPFRESH_CACHE_DIR": str(cache)})
         return cmd, env
 
     def pip_list(cache: Path | None) -> tuple[list[str], dict[str, str]]:
@@ -186,12 +186,56 @@ def make_variants(
     return variants
 
 
-def pipfresh_has_cache(src: str) -> bool:
+PIPFRESH_VENV = WORK_DIR / "pfvenv"
+
+
+def install_pipfresh() -> str:
+    """The work tree's pipfresh, installed (not editable) in its own venv, as users get it.
+
+    A regular install compiles the modules to bytecode; running from ``src/`` would
+    not on a machine with PYTHONDONTWRITEBYTECODE set, and would time the compiler.
+    """
+    python = PIPFRESH_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PIPFRESH_VENV)], check=True)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--force-reinstall",
+            "--no-deps",
+            str(REPO_DIR),
+        ],
+        check=True,
+        env=isolated_env(),
+    )
+    # Dependencies at their newest versions, from PyPI only.
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--index-url",
+            "https://pypi.org/simple",
+            str(REPO_DIR),
+        ],
+        check=True,
+        env=isolated_env(),
+    )
+    return str(PIPFRESH_VENV / "bin" / "pipfresh")
+
+
+def pipfresh_has_cache(exe: str) -> bool:
     """Whether this pipfresh's --help offers --cache-dir."""
-    env = isolated_env({"PYTHONPATH": src})
+    env = isolated_env()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "pipfresh", "--help"],
+            [exe, "--help"],
             env=env,
             capture_output=True,
             text=True,
@@ -296,10 +340,7 @@ def machine_facts(interp: Path) -> list[str]:
     git = tool_version(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"], env)
     if git.startswith("unavailable"):
         git = "no commit yet"
-    fresh = tool_version(
-        [sys.executable, "-m", "pipfresh", "--version"],
-        {**env, "PYTHONPATH": str(REPO_DIR / "src")},
-    )
+    fresh = tool_version([str(PIPFRESH_VENV / "bin" / "pipfresh"), "--version"], env)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
         f"- Machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
