@@ -15,7 +15,7 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,7 @@ from pipfresh.errors import (
     NetworkError,
     NotFound,
 )
+from pipfresh.index.limiter import AdaptiveLimit
 from pipfresh.index.parse import parse_find_links_dir, parse_project_page, version_from_filename
 from pipfresh.models import IndexFile, ProjectPage
 
@@ -48,8 +49,23 @@ ACCEPT = (
     "text/html;q=0.01"
 )
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_ATTEMPTS = 3
-MAX_RETRY_AFTER = 10.0
+OVERLOAD_STATUSES = frozenset({429, 503})
+MAX_ATTEMPTS = 4
+MAX_RETRY_AFTER = 10.0  # a longer Retry-After is cut to this: the user is waiting
+RETRY_BUDGET = 30.0  # seconds one project may spend on retries
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What the client keeps of one HTTP answer (200 or 304)."""
+
+    status: int
+    body: bytes
+    content_type: str
+    url: str  # after redirects; resolves relative links
+    etag: str | None
+    last_modified: str | None
+    cache_control: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +153,8 @@ class IndexClient:
         self._config = config
         self._concurrency = concurrency
         self._user_agent = user_agent
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self.limit = AdaptiveLimit(concurrency)
+        self.retries = 0
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | bool = True
         self.warnings: list[str] = []
@@ -269,7 +286,28 @@ class IndexClient:
         return parse_find_links_filter(page, name)
 
     async def _fetch_http(self, url: str, name: str | None) -> ProjectPage | None:
+        """GET a project (or find-links) page and parse it; None when the index has no such page."""
         project = name or "*"
+        response = await self._get(url, project)
+        if response is None:
+            return None
+        if name is not None:
+            self._bytes[name] = self._bytes.get(name, 0) + len(response.body)
+        try:
+            return parse_project_page(response.body, response.content_type, response.url, project)
+        except MalformedPage as exc:
+            shown = redact_url(url)
+            raise MalformedPage(f"{exc.message} ({shown})", project=project, url=shown) from None
+
+    async def _get(
+        self, url: str, project: str, headers: Mapping[str, str] | None = None
+    ) -> Response | None:
+        """One logical GET with bounded retries; None for 404/410.
+
+        Transient failures (connection reset, 5xx, 429, timeouts) are retried with
+        jittered exponential backoff, at most MAX_ATTEMPTS times and never past
+        RETRY_BUDGET seconds; 429, 503 and timeouts also shrink the adaptive bound.
+        """
         shown = redact_url(url)
         bare_url, auth = split_auth(url)
         if auth is None:
@@ -277,40 +315,55 @@ class IndexClient:
         basic = aiohttp.BasicAuth(auth[0], auth[1]) if auth else None
         trusted = _is_trusted(bare_url, self._config.trusted_hosts)
         session = self._get_session()
-        for attempt in range(MAX_ATTEMPTS):
+        request_headers = {"Accept": ACCEPT, **(headers or {})}
+        deadline = time.monotonic() + RETRY_BUDGET
+        attempt = 0
+        while True:
+            attempt += 1
             retry_after: str | None = None
-            async with self._semaphore:
+            failure: IndexError_
+            async with self.limit.slot() as ticket:
                 if self._on_request is not None:
                     self._on_request(project)
                 try:
                     async with session.get(
                         bare_url,
-                        headers={"Accept": ACCEPT},
+                        headers=request_headers,
                         auth=basic,
                         proxy=self._proxy_for(bare_url),
                         ssl=False if trusted else self._ssl,
                     ) as response:
                         status = response.status
-                        if status == 200:
-                            body = await response.read()
-                            final_url = str(response.url)
-                            content_type = _content_type(response.headers.get("Content-Type"))
-                        elif status in RETRY_STATUSES:
-                            retry_after = response.headers.get("Retry-After")
-                        elif status in (404, 410):
+                        if status in (200, 304):
+                            body = await response.read() if status == 200 else b""
+                            self.limit.success()
+                            return Response(
+                                status=status,
+                                body=body,
+                                content_type=_content_type(response.headers.get("Content-Type")),
+                                url=str(response.url),
+                                etag=response.headers.get("ETag"),
+                                last_modified=response.headers.get("Last-Modified"),
+                                cache_control=response.headers.get("Cache-Control"),
+                            )
+                        if status in (404, 410):
+                            self.limit.success()
                             return None
-                        else:
-                            raise _status_error(status, project, shown)
+                        failure = _status_error(status, project, shown)
+                        if status not in RETRY_STATUSES:
+                            raise failure
+                        if status in OVERLOAD_STATUSES:
+                            self.limit.overloaded(ticket)
+                            retry_after = response.headers.get("Retry-After")
                 except IndexError_:
                     raise
-                except asyncio.TimeoutError as exc:
-                    if attempt + 1 == MAX_ATTEMPTS:
-                        raise NetworkError(
-                            f"timed out after {self._config.timeout:g} s ({shown})",
-                            project=project,
-                            url=shown,
-                        ) from exc
-                    status = -1
+                except asyncio.TimeoutError:
+                    self.limit.overloaded(ticket)
+                    failure = NetworkError(
+                        f"timed out after {self._config.timeout:g} s ({shown})",
+                        project=project,
+                        url=shown,
+                    )
                 except aiohttp.ClientSSLError as exc:
                     raise NetworkError(
                         f"TLS error talking to {shown}: {_scrub(str(exc), self._secrets)}"
@@ -319,24 +372,14 @@ class IndexClient:
                         url=shown,
                     ) from exc
                 except (aiohttp.ClientError, OSError) as exc:
-                    if attempt + 1 == MAX_ATTEMPTS:
-                        raise NetworkError(
-                            f"{_describe(exc, self._secrets)} ({shown})", project=project, url=shown
-                        ) from exc
-                    status = -1
-            if status == 200:
-                if name is not None:
-                    self._bytes[name] = self._bytes.get(name, 0) + len(body)
-                try:
-                    return parse_project_page(body, content_type, final_url, project)
-                except MalformedPage as exc:
-                    raise MalformedPage(
-                        f"{exc.message} ({shown})", project=project, url=shown
-                    ) from None
-            if status in RETRY_STATUSES and attempt + 1 == MAX_ATTEMPTS:
-                raise _status_error(status, project, shown)
-            await asyncio.sleep(_retry_delay(attempt, retry_after))
-        raise AssertionError("unreachable")  # pragma: no cover
+                    failure = NetworkError(
+                        f"{_describe(exc, self._secrets)} ({shown})", project=project, url=shown
+                    )
+            delay = _retry_delay(attempt, retry_after)
+            if attempt >= MAX_ATTEMPTS or time.monotonic() + delay > deadline:
+                raise failure
+            self.retries += 1
+            await asyncio.sleep(delay)
 
 
 def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:

@@ -1,0 +1,83 @@
+"""An adaptive bound on requests in flight: additive increase, multiplicative decrease.
+
+The user's ``--concurrency`` is the ceiling. Every request takes a slot; when a
+server says it is overloaded (429, 503) or stops answering in time, the bound is
+halved, at most once per window of requests that were already in flight (they
+were sent under the old bound, so their failures say nothing new). Each run of
+``limit`` successes raises it by one, back towards the ceiling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+
+class AdaptiveLimit:
+    """A semaphore whose size moves between 1 and ``ceiling`` (AIMD)."""
+
+    def __init__(self, ceiling: int) -> None:
+        if ceiling < 1:
+            raise ValueError("ceiling must be at least 1")
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.in_flight = 0
+        self.peak = 0
+        self.decreases = 0
+        self._successes = 0
+        self._started = 0  # requests started so far; orders the decrease windows
+        self._no_decrease_before = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> int:
+        """Wait for a slot; returns a ticket that identifies when the request started."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self._started += 1
+            return self._started
+
+    async def release(self) -> None:
+        async with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+    def success(self) -> None:
+        self._successes += 1
+        if self._successes >= self.limit and self.limit < self.ceiling:
+            self._successes = 0
+            # Waiters are woken by the release that follows every success.
+            self.limit += 1
+
+    def overloaded(self, ticket: int) -> None:
+        """The request started with ``ticket`` met 429/503/a timeout: halve, once per window."""
+        if ticket < self._no_decrease_before:
+            return
+        self.limit = max(1, self.limit // 2)
+        self.decreases += 1
+        self._successes = 0
+        self._no_decrease_before = self._started + 1
+
+    def slot(self) -> _Slot:
+        return _Slot(self)
+
+
+class _Slot:
+    """``async with limit.slot() as ticket:`` holds one slot for one request."""
+
+    def __init__(self, limit: AdaptiveLimit) -> None:
+        self._limit = limit
+        self.ticket = 0
+
+    async def __aenter__(self) -> int:
+        self.ticket = await self._limit.acquire()
+        return self.ticket
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._limit.release()
