@@ -257,17 +257,13 @@ def _parse_json(
     if page.meta is not None:
         _check_api_version(page.meta.api_version, project)
     files = page.files
-    # PyPI gives absolute, fragment-free URLs and (almost) only usable files, so one
-    # cheap pass finds the few entries that need more work.
-    for i, f in enumerate(files):
-        url = f.url
-        if (
-            not f.filename.endswith(_USABLE_SUFFIXES)
-            or not url.startswith(_ABSOLUTE_PREFIXES)
-            or "#" in url
-        ):
-            return _finish_json_files(files, i, page_url), page.versions
-    return files, page.versions
+    # PyPI gives absolute, fragment-free URLs, so the per-file URL work is skipped
+    # when the body has no "#" at all and every URL is absolute; the filter for
+    # usable files is one comprehension (old projects list .egg and .exe files).
+    if b"#" in body or not all(f.url.startswith(_ABSOLUTE_PREFIXES) for f in files):
+        return _finish_json_files(files, 0, page_url), page.versions
+    usable = [f for f in files if f.filename.endswith(_USABLE_SUFFIXES) or _usable(f.filename)]
+    return usable, page.versions
 
 
 def _finish_json_files(files: list[IndexFile], start: int, page_url: str) -> list[IndexFile]:
