@@ -45,6 +45,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+    if not 0 <= value < 100_000:
+        raise argparse.ArgumentTypeError(f"must be 0 or more days, got {text!r}")
+    return value
+
+
 def _whole(text: str) -> int:
     try:
         return int(text)
@@ -76,7 +86,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="interpreter, virtual environment folder or version (e.g. 3.12) to scan",
     )
     select = parser.add_argument_group("selection")
-    select.add_argument("--pre", action="store_true", help="include pre-releases")
+    # default=None, not False: a config file may turn --pre on when the flag is absent.
+    select.add_argument("--pre", action="store_true", default=None, help="include pre-releases")
+    moves = parser.add_argument_group(
+        "what may move (defaults from PIPFRESH_* variables, [tool.pipfresh] in "
+        "pyproject.toml, then the user config file)"
+    )
+    moves.add_argument(
+        "--target",
+        choices=("latest", "minor", "patch"),
+        help="how far from the installed version: any (latest, the default), "
+        "the same major (minor) or the same major.minor (patch)",
+    )
+    moves.add_argument(
+        "--exclude",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="do not check projects matching this name or glob (repeatable, e.g. 'types-*')",
+    )
+    moves.add_argument(
+        "--cooldown",
+        metavar="DAYS",
+        type=_days,
+        help="ignore releases uploaded less than DAYS ago (releases of unknown age count)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, default="table", help="default: table")
     out.add_argument("--all", action="store_true", help="list up-to-date packages too")
@@ -166,6 +200,9 @@ def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         verbose=args.verbose,
         pre=args.pre,
+        target=args.target,
+        cooldown=args.cooldown,
+        exclude=tuple(args.exclude),
         index_url=args.index_url,
         extra_index_urls=tuple(args.extra_index_url),
         no_index=args.no_index,
@@ -200,6 +237,10 @@ def _run(args: argparse.Namespace) -> int:
         progress.close()
     for warning in scan.warnings:
         sys.stderr.write(f"pipfresh: warning: {warning}\n")
+    if args.format in ("jsonl", "freeze"):
+        # These formats have no place for them; json and table carry them in the report.
+        for problem in report.problems:
+            sys.stderr.write(f"pipfresh: warning: inconsistent environment: {problem.message}\n")
 
     if args.format == "json":
         out.write(serialize.report_json(report, include_all=args.all))
@@ -240,5 +281,11 @@ def _log_setup(scan: object) -> None:
     if cfg.find_links:
         lines.append("find-links: " + ", ".join(redact_url(u) for u in cfg.find_links))
     lines.append(f"concurrency: {scan.concurrency}, timeout: {cfg.timeout:g} s")
+    settings = scan.settings
+    for name in ("concurrency", "target", "cooldown", "exclude", "pre"):
+        source = settings.sources.get(name, "default")
+        lines.append(f"{name} = {getattr(settings, name)!r} (from {source})")
+    if scan.excluded:
+        lines.append("excluded: " + ", ".join(scan.excluded))
     for line in lines:
         sys.stderr.write(f"pipfresh: {line}\n")

@@ -15,6 +15,9 @@ import msgspec
 
 Kind = Literal["index", "editable", "direct_url"]
 Bump = Literal["major", "minor", "patch", "pre", "unknown"]
+# How far a version may move from the installed one (npm-check-updates' --target).
+Target = Literal["latest", "minor", "patch"]
+TARGETS: tuple[Target, ...] = ("latest", "minor", "patch")
 
 
 class IndexFile(msgspec.Struct, frozen=True, gc=False):
@@ -124,6 +127,25 @@ class PackageStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """An installed requirement that the installed set does not satisfy (what ``pip check``
+    reports): the required project is missing, or its installed version is outside the range."""
+
+    name: str  # the distribution that has the requirement
+    version: str
+    requirement: str  # as written in its metadata, markers left out
+    project: str  # the required project, as named in the requirement
+    installed: str | None  # its installed version; None when it is not installed
+
+    @property
+    def message(self) -> str:
+        head = f"{self.name} {self.version} requires {self.requirement}"
+        if self.installed is None:
+            return f"{head}, which is not installed"
+        return f"{head}, but {self.project} {self.installed} is installed"
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectError:
     """A project that could not be checked, with a one-line reason."""
 
@@ -148,6 +170,8 @@ class Report:
     errors: tuple[ProjectError, ...]
     summary: Summary
     timings: Mapping[str, float] = field(default_factory=dict)
+    # Requirements the installed set already breaks, found before any index was asked.
+    problems: tuple[Problem, ...] = ()
 
     @property
     def outdated(self) -> tuple[PackageStatus, ...]:

@@ -3,20 +3,23 @@
 Nothing here does I/O or reads the clock. Version and specifier strings repeat a lot
 across pages (``>=3.8`` appears thousands of times), so their parsing is memoised.
 Pages are walked newest release first and the walk stops at the first candidate, so
-a page with 20,000 files costs little more than one with 20.
+a page with 20,000 files costs little more than one with 20. "wanted" reuses the same
+walk and only goes past the newest candidate when a requirement rules it out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from pipfresh.index.parse import version_from_filename, wheel_tags
-from pipfresh.models import Bump, IndexFile, ProjectPage
+from pipfresh.models import Bump, IndexFile, ProjectPage, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +38,16 @@ class Release:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """What the target accepts: its interpreter version, wheel tags and pre-release rule."""
+    """What counts as a candidate: the target's interpreter version and wheel tags, the
+    pre-release rule, how far from the installed version (``target``), and how recent
+    a release may be (``not_after``: the cooldown's cut-off, computed by the caller from
+    its clock; releases uploaded later are ignored, releases of unknown age are not)."""
 
     python_version: Version  # release triple of the target interpreter, e.g. 3.11.7
     supported_tags: frozenset[str]
     pre: bool = False
+    target: Target = "latest"
+    not_after: datetime | None = None
 
 
 @lru_cache(maxsize=8192)
@@ -174,14 +182,58 @@ def prerelease_allowed(version: Version, installed: Version | None, pre: bool) -
     )
 
 
+def within_target(version: Version, installed: Version | None, target: Target) -> bool:
+    """Whether ``version`` is within ``target`` of the installed version: ``minor`` keeps
+    the major number, ``patch`` keeps major and minor. Anything goes when the installed
+    version is unknown (not PEP 440): there is nothing to measure from."""
+    if target == "latest" or installed is None:
+        return True
+    if version.epoch != installed.epoch:
+        return False
+    width = 1 if target == "minor" else 2
+    new = (*version.release, 0, 0)[:width]
+    old = (*installed.release, 0, 0)[:width]
+    return new == old
+
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+@lru_cache(maxsize=8192)
+def parse_upload_time(text: str) -> datetime | None:
+    """An upload time (ISO 8601, as PEP 700 gives it) as an aware datetime, or None."""
+    value = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    # Python 3.10's fromisoformat takes exactly 3 or 6 fraction digits; indexes send 0-9.
+    value = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), value, count=1)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def old_enough(release: Release, not_after: datetime | None) -> bool:
+    """False only for a release known to be uploaded after the cooldown's cut-off."""
+    if not_after is None:
+        return True
+    uploaded = release.upload_time
+    moment = parse_upload_time(uploaded) if uploaded else None
+    return moment is None or moment <= not_after
+
+
 def candidates(
     releases: Iterable[Release], policy: Policy, installed: Version | None
 ) -> Iterator[Release]:
     """Releases the target could install, newest first, lazily."""
+    limited = policy.target != "latest"
     for release in releases:
         if not prerelease_allowed(release.version, installed, policy.pre):
             continue
-        if any(file_installable(f, policy) for f in release.files):
+        if limited and not within_target(release.version, installed, policy.target):
+            continue
+        if not any(file_installable(f, policy) for f in release.files):
+            continue
+        if old_enough(release, policy.not_after):
             yield release
 
 
@@ -206,9 +258,14 @@ def newest_release_quick(
     if not page.versions:
         return None
     spellings: dict[Version, list[str]] = {}
+    limited = policy.target != "latest"
     for raw in page.versions:
         version = parse_version(raw)
-        if version is not None and prerelease_allowed(version, installed, policy.pre):
+        if (
+            version is not None
+            and prerelease_allowed(version, installed, policy.pre)
+            and not (limited and not within_target(version, installed, policy.target))
+        ):
             spellings.setdefault(version, []).append(raw)
     if not spellings:
         return None
@@ -224,7 +281,10 @@ def newest_release_quick(
         and parse_version(found) == top
     )
     if any(file_installable(f, policy) for f in files):
-        return Release(top, files)
+        release = Release(top, files)
+        # Too young for the cooldown: an older release may be the answer, so the full
+        # walk decides.
+        return release if old_enough(release, policy.not_after) else None
     return None
 
 
@@ -234,6 +294,35 @@ def newest_release(page: ProjectPage, policy: Policy, installed: Version | None)
     if quick is not None:
         return quick
     return select_latest(iter_releases(page), policy, installed)
+
+
+def select_wanted(
+    releases: Iterable[Release],
+    policy: Policy,
+    installed: Version | None,
+    allowed: Sequence[SpecifierSet],
+) -> Release | None:
+    """The newest candidate that every range in ``allowed`` admits.
+
+    Never a move down from an installed version that the ranges admit: when no newer
+    candidate fits, the answer is the installed version itself (a Release with no
+    files when the index does not list it). Below an installed version the ranges
+    reject (an inconsistent environment), the newest admitted candidate is the answer,
+    or None when there is none.
+    """
+
+    def fits(version: Version) -> bool:
+        return all(spec.contains(version, prereleases=True) for spec in allowed)
+
+    stay = installed is not None and fits(installed)
+    for release in candidates(releases, policy, installed):
+        if stay and installed is not None and release.version < installed:
+            break
+        if fits(release.version):
+            return release
+    if stay and installed is not None:
+        return Release(installed, ())
+    return None
 
 
 def bump_level(installed: Version | None, target: Version) -> Bump:

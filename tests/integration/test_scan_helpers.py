@@ -42,6 +42,8 @@ def pipfresh_env(
     env = {k: v for k, v in clean_env().items() if not k.startswith(_STRIP)}
     env["PIP_CONFIG_FILE"] = str(pip_config) if pip_config is not None else os.devnull
     env["PIPFRESH_CACHE_DIR"] = str(tmp_path / "pipfresh-cache")
+    # Not this machine's user config file (empty: none); a test may name its own.
+    env["PIPFRESH_CONFIG_FILE"] = ""
     # Not this machine's ~/.netrc: an empty one of the test's own, unless it wrote one.
     if netrc is None:
         netrc = tmp_path / "empty.netrc"

@@ -129,6 +129,7 @@ def expected_document(packages: list[dict[str, Any]]) -> dict[str, Any]:
         ],
         "summary": SUMMARY_DICT,
         "timings": {"inspect": 0.03, "scan": 0.39},
+        "problems": [],
     }
 
 
@@ -138,7 +139,15 @@ def test_json_document_holds_the_outdated_packages() -> None:
     document = json.loads(text)
     assert document == expected_document([BOTOCORE_DICT, REQUESTS_DICT])
     # Key order is part of what users see.
-    assert list(document) == ["version", "environment", "packages", "errors", "summary", "timings"]
+    assert list(document) == [
+        "version",
+        "environment",
+        "packages",
+        "errors",
+        "summary",
+        "timings",
+        "problems",
+    ]
     assert list(document["packages"][0]) == list(BOTOCORE_DICT)
 
 
@@ -166,6 +175,7 @@ def test_json_document_of_an_empty_report() -> None:
         "errors": [],
         "summary": {"checked": 0, "outdated": 0, "errors": 0, "seconds": 0.0},
         "timings": {},
+        "problems": [],
     }
 
 
@@ -215,3 +225,11 @@ def test_freeze_lines_name_the_wanted_version() -> None:
 
 def test_freeze_lines_of_a_report_without_outdated_packages() -> None:
     assert freeze_lines(Report(ENV, (BOTO3, LOCAL), (), Summary(2, 0, 0, 0.1))) == ""
+
+
+def test_freeze_lines_never_pin_a_held_or_lower_version() -> None:
+    held = PackageStatus("mpmath", "1.2.1", "1.4.1", "1.2.1", "minor", None)
+    down = PackageStatus("b", "2.0", "2.0", "1.6", "pre", None)
+    legacy = PackageStatus("old", "2004d", "1.0", "1.0", "unknown", None)
+    report = Report(ENV, (held, down, legacy), (), Summary(3, 3, 0, 0.1))
+    assert freeze_lines(report) == "old==1.0\n"

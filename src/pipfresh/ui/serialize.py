@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipfresh.models import PackageStatus, ProjectError, Report, Summary, TargetEnv
+from pipfresh.models import PackageStatus, Problem, ProjectError, Report, Summary, TargetEnv
 
 SCHEMA_VERSION = 1
 
@@ -32,6 +32,16 @@ def package_dict(status: PackageStatus) -> dict[str, Any]:
 
 def error_dict(error: ProjectError) -> dict[str, Any]:
     return {"name": error.name, "reason": error.reason}
+
+
+def problem_dict(problem: Problem) -> dict[str, Any]:
+    return {
+        "name": problem.name,
+        "version": problem.version,
+        "requirement": problem.requirement,
+        "project": problem.project,
+        "installed": problem.installed,
+    }
 
 
 def environment_dict(target: TargetEnv) -> dict[str, Any]:
@@ -60,6 +70,8 @@ def report_json(report: Report, *, include_all: bool = False) -> str:
         "errors": [error_dict(e) for e in report.errors],
         "summary": summary_dict(report.summary),
         "timings": dict(report.timings),
+        # Added after the first release of version 1, so it comes last.
+        "problems": [problem_dict(p) for p in report.problems],
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -76,5 +88,18 @@ def jsonl_summary(report: Report) -> str:
 
 
 def freeze_lines(report: Report) -> str:
-    """``name==version`` of each outdated package's target release, for a requirements file."""
-    return "".join(f"{p.name}=={p.wanted or p.latest}\n" for p in report.outdated)
+    """``name==wanted`` for each package that can move up, for a requirements file.
+
+    A package held where it is (wanted == installed), or one that only an already
+    inconsistent environment would move down, is left out: the file must never
+    ask for a downgrade.
+    """
+    from pipfresh.select import parse_version
+
+    lines = []
+    for p in report.outdated:
+        wanted = parse_version(p.wanted) if p.wanted else None
+        installed = parse_version(p.installed)
+        if wanted is not None and (installed is None or wanted > installed):
+            lines.append(f"{p.name}=={p.wanted}\n")
+    return "".join(lines)

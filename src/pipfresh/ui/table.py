@@ -105,6 +105,18 @@ def render_table(
                 cells.append(_held_back(p))
             table.add_row(*cells, style=style)
         console.print(table)
+    if report.problems:
+        # Before the per-project errors: a broken install is worth reading first, and
+        # the upgrade advice above is computed from the ranges these lines break.
+        console.print(
+            Text(
+                "warning: the installed packages are already inconsistent:",
+                style="red" if color else "",
+            ),
+            soft_wrap=True,
+        )
+        for problem in report.problems:
+            console.print(Text("  " + problem.message), soft_wrap=True)
     s = report.summary
     if not report.outdated and not report.errors and s.checked:
         console.print(f"All {s.checked} checked packages are up to date.")
