@@ -39,11 +39,10 @@ from pipfresh.select import (
     Policy,
     Release,
     bump_level,
-    iter_releases,
     newest_release,
     parse_version,
     python_release,
-    select_wanted,
+    wanted_release,
 )
 from pipfresh.settings import UpgradeConfig, resolve
 
@@ -223,9 +222,7 @@ def status_for(
     # only a held-back project pays for walking its older releases.
     excluding = [c for c in constraints if not c.allows(latest.version)]
     if excluding:
-        wanted = select_wanted(
-            iter_releases(page), policy, installed, [c.specifier for c in constraints]
-        )
+        wanted = wanted_release(page, policy, installed, [c.specifier for c in constraints])
         holders = tuple(
             Holder(c.holder, c.holder_version, c.excluding(latest.version)) for c in excluding
         )

@@ -10,7 +10,7 @@ walk and only goes past the newest candidate when a requirement rules it out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -245,7 +245,10 @@ def select_latest(
 
 
 def newest_release_quick(
-    page: ProjectPage, policy: Policy, installed: Version | None
+    page: ProjectPage,
+    policy: Policy,
+    installed: Version | None,
+    admits: Callable[[Version], bool] | None = None,
 ) -> Release | None:
     """The newest candidate found from the page's PEP 700 ``versions`` list, or None.
 
@@ -254,6 +257,7 @@ def newest_release_quick(
     is one substring test per file instead of grouping the whole page by version.
     None means "not decided here" (no list, no installable file of that version, or
     a file spelling that differs from the list): the caller falls back to the full walk.
+    ``admits`` narrows the versions further (the ranges other packages allow).
     """
     if not page.versions:
         return None
@@ -265,6 +269,7 @@ def newest_release_quick(
             version is not None
             and prerelease_allowed(version, installed, policy.pre)
             and not (limited and not within_target(version, installed, policy.target))
+            and (admits is None or admits(version))
         ):
             spellings.setdefault(version, []).append(raw)
     if not spellings:
@@ -294,6 +299,27 @@ def newest_release(page: ProjectPage, policy: Policy, installed: Version | None)
     if quick is not None:
         return quick
     return select_latest(iter_releases(page), policy, installed)
+
+
+def wanted_release(
+    page: ProjectPage,
+    policy: Policy,
+    installed: Version | None,
+    allowed: Sequence[SpecifierSet],
+) -> Release | None:
+    """:func:`select_wanted` on a page, trying the PEP 700 versions list first.
+
+    The quick answer is only taken when it is a move up: staying put and moving down
+    follow the rules of the full walk.
+    """
+
+    def fits(version: Version) -> bool:
+        return all(spec.contains(version, prereleases=True) for spec in allowed)
+
+    quick = newest_release_quick(page, policy, installed, fits)
+    if quick is not None and (installed is None or quick.version > installed):
+        return quick
+    return select_wanted(iter_releases(page), policy, installed, allowed)
 
 
 def select_wanted(

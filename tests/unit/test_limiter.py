@@ -61,3 +61,17 @@ def test_waiters_get_slots_up_to_the_limit_only() -> None:
         return limit.in_flight, limit.peak
 
     assert asyncio.run(run()) == (3, 3)
+
+
+def test_pause_holds_back_new_requests_until_it_ends() -> None:
+    async def run() -> tuple[bool, bool]:
+        limit = AdaptiveLimit(4)
+        loop = asyncio.get_running_loop()
+        limit.pause(0.05)
+        waiter = asyncio.ensure_future(limit.acquire())
+        await asyncio.sleep(0)
+        held_during_pause = not waiter.done()
+        await waiter
+        return held_during_pause, loop.time() >= limit._resume_at
+
+    assert asyncio.run(run()) == (True, True)

@@ -62,7 +62,9 @@ def render(report: Report, *, include_all: bool = False, width: int = 100) -> st
 
 
 def lines(*rows: str) -> str:
-    return "\n".join(rows) + "\n"
+    """The expected text; rows are written padded for readability, output has no
+    trailing spaces."""
+    return "\n".join(row.rstrip() for row in rows) + "\n"
 
 
 HEADER = "/envs/demo (Python 3.11.7)"
@@ -211,3 +213,11 @@ def test_format_age(uploaded: str | None, expected: str) -> None:
 def test_format_age_never_says_one_months_or_one_years(days: int) -> None:
     age = format_age(ago(days=days), NOW)
     assert age in {"2 months", "24 months", "2 years"}, age
+
+
+def test_a_narrow_console_never_cuts_names_or_versions() -> None:
+    text = render(hand_built_report(), width=40)
+    assert "…" not in text
+    assert "botocore  1.34.0     1.34.162  1.35.10  minor" in text
+    assert "boto3 1.34.0 (botocore<1.35,>=1.34.0)" in text
+    assert all(line == line.rstrip() for line in text.splitlines())

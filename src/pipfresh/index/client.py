@@ -378,6 +378,8 @@ class IndexClient:
             delay = _retry_delay(attempt, retry_after)
             if attempt >= MAX_ATTEMPTS or time.monotonic() + delay > deadline:
                 raise failure
+            if retry_after is not None:
+                self.limit.pause(delay)
             self.retries += 1
             await asyncio.sleep(delay)
 

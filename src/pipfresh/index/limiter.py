@@ -27,16 +27,31 @@ class AdaptiveLimit:
         self._successes = 0
         self._started = 0  # requests started so far; orders the decrease windows
         self._no_decrease_before = 0
+        self._resume_at = 0.0  # loop time before which no request may start
         self._changed = asyncio.Condition()
 
     async def acquire(self) -> int:
         """Wait for a slot; returns a ticket that identifies when the request started."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
-            self._started += 1
-            return self._started
+        loop = asyncio.get_running_loop()
+        while True:
+            pause = self._resume_at - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+                continue
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.in_flight < self.limit)
+                if self._resume_at > loop.time():
+                    continue  # a Retry-After arrived while we waited for the slot
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+                self._started += 1
+                return self._started
+
+    def pause(self, seconds: float) -> None:
+        """Start no request for ``seconds`` (a server's Retry-After applies to everyone:
+        requests sent meanwhile would only be refused too)."""
+        if seconds > 0:
+            self._resume_at = max(self._resume_at, asyncio.get_running_loop().time() + seconds)
 
     async def release(self) -> None:
         async with self._changed:

@@ -59,6 +59,7 @@ def render_table(
 ) -> None:
     """Write the header line, the table and the per-project error lines to ``out``."""
     from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
     from rich.text import Text
 
@@ -104,7 +105,15 @@ def render_table(
             if show_held:
                 cells.append(_held_back(p))
             table.add_row(*cells, style=style)
-        console.print(table)
+        # Versions and names are never cut short: a table wider than the terminal
+        # (or than rich's 80-column default for pipes) widens the console instead.
+        needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        if needed > console.width:
+            console.width = needed
+        with console.capture() as captured:
+            console.print(table)
+        # rich pads every row to the widest cell of the last column.
+        out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
     if report.problems:
         # Before the per-project errors: a broken install is worth reading first, and
         # the upgrade advice above is computed from the ranges these lines break.
