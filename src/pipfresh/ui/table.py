@@ -108,8 +108,7 @@ def render_table(
         # Versions and names are never cut short: a table wider than the terminal
         # (or than rich's 80-column default for pipes) widens the console instead.
         needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
-        if needed > console.width:
-            console.width = needed
+        console.width = max(console.width, needed)
         with console.capture() as captured:
             console.print(table)
         # rich pads every row to the widest cell of the last column.
