@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
-import os
 import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass, url2pathname
 
 import aiohttp
@@ -35,8 +32,16 @@ from pipfresh.errors import (
     NotFound,
 )
 from pipfresh.index.limiter import AdaptiveLimit
-from pipfresh.index.parse import parse_find_links_dir, parse_project_page, version_from_filename
-from pipfresh.models import IndexFile, ProjectPage
+from pipfresh.index.parse import parse_project_page
+from pipfresh.index.sources import (
+    is_trusted,
+    merge_pages,
+    parse_find_links_filter,
+    read_file_index,
+    read_find_links_path,
+    usable_sources,
+)
+from pipfresh.models import ProjectPage
 
 if TYPE_CHECKING:
     from pipfresh.pipconfig import IndexConfig
@@ -126,13 +131,6 @@ def _ssl_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _is_trusted(url: str, trusted_hosts: tuple[str, ...]) -> bool:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    with_port = f"{host}:{parts.port}" if parts.port else host
-    return host in trusted_hosts or with_port in trusted_hosts
-
-
 class IndexClient:
     """Answers "what does every configured index offer for project X?".
 
@@ -157,13 +155,10 @@ class IndexClient:
         self.retries = 0
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | bool = True
-        self.warnings: list[str] = []
-        self._index_urls = self._secure_sources(config.index_urls)
-        self._find_links = self._secure_sources(config.find_links)
-        if not (self._index_urls or self._find_links):
-            if self.warnings:
-                raise ConfigError("no usable index: " + "; ".join(self.warnings))
-            raise ConfigError("no index to ask: --no-index is set and there is no --find-links")
+        usable = usable_sources(config)
+        self.warnings = list(usable.warnings)
+        self._index_urls = usable.index_urls
+        self._find_links = usable.find_links
         # Proxies from the environment (HTTPS_PROXY, NO_PROXY, ...), read once: aiohttp's
         # trust_env would re-read them, and ~/.netrc, on every request.
         self._proxies = getproxies()
@@ -190,28 +185,6 @@ class IndexClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    def _secure_sources(self, urls: tuple[str, ...]) -> tuple[str, ...]:
-        """Drop plain-http sources on hosts that are neither trusted nor local, as pip does."""
-        kept = []
-        for url in urls:
-            if "://" not in url and not url.startswith("file:"):
-                kept.append(url)  # a find-links folder or file
-                continue
-            parts = _check_url(url)
-            host = parts.hostname or ""
-            if (
-                parts.scheme == "http"
-                and not _is_trusted(url, self._config.trusted_hosts)
-                and not _is_loopback(host)
-            ):
-                self.warnings.append(
-                    f"ignoring {redact_url(url)}: plain http to a host that is not trusted "
-                    f"(use https, or --trusted-host {host} to allow it)"
-                )
-                continue
-            kept.append(url)
-        return tuple(kept)
 
     def _proxy_for(self, url: str) -> str | None:
         parts = urlsplit(url)
@@ -267,14 +240,14 @@ class IndexClient:
     async def _fetch_index(self, index_url: str, name: str) -> ProjectPage | None:
         page_url = index_url.rstrip("/") + "/" + name + "/"
         if page_url.startswith("file:"):
-            return _read_file_index(page_url, name)
+            return read_file_index(page_url, name)
         return await self._fetch_http(page_url, name)
 
     async def _fetch_find_links(self, location: str, name: str) -> ProjectPage | None:
         if "://" not in location:
-            return _read_find_links_path(location, name)
+            return read_find_links_path(location, name)
         if location.startswith("file:"):
-            return _read_find_links_path(url2pathname(urlsplit(location).path), name)
+            return read_find_links_path(url2pathname(urlsplit(location).path), name)
         # One request per find-links page per run, shared by every project.
         task = self._find_links_pages.get(location)
         if task is None:
@@ -313,7 +286,7 @@ class IndexClient:
         if auth is None:
             auth = credentials_for(bare_url, self._index_urls)
         basic = aiohttp.BasicAuth(auth[0], auth[1]) if auth else None
-        trusted = _is_trusted(bare_url, self._config.trusted_hosts)
+        trusted = is_trusted(bare_url, self._config.trusted_hosts)
         session = self._get_session()
         request_headers = {"Accept": ACCEPT, **(headers or {})}
         deadline = time.monotonic() + RETRY_BUDGET
@@ -382,80 +355,6 @@ class IndexClient:
                 self.limit.pause(delay)
             self.retries += 1
             await asyncio.sleep(delay)
-
-
-def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
-    """All files from all sources, as pip merges indexes; a file listed twice counts once."""
-    if len(pages) == 1:
-        return pages[0]
-    files: dict[tuple[str, str], IndexFile] = {}
-    for page in pages:
-        for file in page.files:
-            files.setdefault((file.filename, file.url), file)
-    versions: tuple[str, ...] | None = None
-    if all(p.versions is not None for p in pages):
-        versions = tuple(dict.fromkeys(v for p in pages for v in p.versions or ()))
-    return ProjectPage(name=name, files=tuple(files.values()), versions=versions)
-
-
-def parse_find_links_filter(page: ProjectPage, name: str) -> ProjectPage:
-    """Keep the files of one project from a find-links page that lists many."""
-    files = tuple(f for f in page.files if version_from_filename(f.filename, name) is not None)
-    return ProjectPage(name=name, files=files)
-
-
-def _read_file_index(page_url: str, name: str) -> ProjectPage | None:
-    """A ``file://`` index: the project folder holds an index.html, as pip expects."""
-    folder = Path(url2pathname(unquote(urlsplit(page_url).path)))
-    index = folder / "index.html"
-    try:
-        body = index.read_bytes()
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
-        return None
-    except OSError as exc:
-        raise NetworkError(f"cannot read {index}: {exc.strerror}", project=name) from exc
-    return parse_project_page(body, "text/html", index.as_uri(), name)
-
-
-def _read_find_links_path(path: str, name: str) -> ProjectPage | None:
-    if os.path.isdir(path):
-        return parse_find_links_dir(path, name)
-    if os.path.isfile(path):
-        try:
-            body = Path(path).read_bytes()
-        except OSError as exc:
-            raise NetworkError(f"cannot read {path}: {exc.strerror}", project=name) from exc
-        page = parse_project_page(body, "text/html", Path(path).resolve().as_uri(), name)
-        return parse_find_links_filter(page, name)
-    return None
-
-
-def _check_url(url: str) -> SplitResult:
-    """Split an index URL, or say in one line what is wrong with it."""
-    shown = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError as exc:
-        raise ConfigError(f"index URL {shown}: {exc}") from None
-    if parts.scheme not in ("https", "http", "file"):
-        raise ConfigError(
-            f"index URL {shown}: unsupported scheme {parts.scheme!r} (use https, http or file)"
-        )
-    if parts.scheme != "file" and not parts.hostname:
-        raise ConfigError(f"index URL {shown}: no host name")
-    return parts
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _status_error(status: int, project: str, shown: str) -> HTTPStatusError:

@@ -1,0 +1,164 @@
+"""Where a project's files come from, without the network: which configured sources are
+usable, local ``file://`` indexes and find-links folders, and merging answers.
+
+Kept apart from :mod:`pipfresh.index.client` so that a scan answered from the cache
+and local sources never imports aiohttp.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.request import url2pathname
+
+from pipfresh.auth import redact_url
+from pipfresh.errors import ConfigError, NetworkError
+from pipfresh.index.parse import (
+    parse_find_links_dir,
+    parse_project_page,
+    version_from_filename,
+)
+from pipfresh.models import IndexFile, ProjectPage
+from pipfresh.pipconfig import IndexConfig
+
+
+@dataclass(frozen=True, slots=True)
+class UsableSources:
+    index_urls: tuple[str, ...]
+    find_links: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def usable_sources(config: IndexConfig) -> UsableSources:
+    """The configured indexes and find-links locations pipfresh will ask, as pip would.
+
+    Plain-http sources on hosts that are neither trusted nor local are dropped with a
+    warning; malformed URLs and an empty result are configuration errors.
+    """
+    warnings: list[str] = []
+    index_urls = _secure(config.index_urls, config.trusted_hosts, warnings)
+    find_links = _secure(config.find_links, config.trusted_hosts, warnings)
+    if not (index_urls or find_links):
+        if warnings:
+            raise ConfigError("no usable index: " + "; ".join(warnings))
+        raise ConfigError("no index to ask: --no-index is set and there is no --find-links")
+    return UsableSources(index_urls, find_links, tuple(warnings))
+
+
+def _secure(
+    urls: tuple[str, ...], trusted_hosts: tuple[str, ...], warnings: list[str]
+) -> tuple[str, ...]:
+    kept = []
+    for url in urls:
+        if "://" not in url and not url.startswith("file:"):
+            kept.append(url)  # a find-links folder or file
+            continue
+        parts = check_url(url)
+        host = parts.hostname or ""
+        if parts.scheme == "http" and not is_trusted(url, trusted_hosts) and not is_loopback(host):
+            warnings.append(
+                f"ignoring {redact_url(url)}: plain http to a host that is not trusted "
+                f"(use https, or --trusted-host {host} to allow it)"
+            )
+            continue
+        kept.append(url)
+    return tuple(kept)
+
+
+def is_local(location: str) -> bool:
+    """A ``file://`` URL or a path: read from disk, never cached."""
+    return location.startswith("file:") or "://" not in location
+
+
+def read_local(location: str, name: str, *, index: bool) -> ProjectPage | None:
+    """A project's page from a ``file://`` index (``index=True``) or a local find-links
+    location."""
+    if index:
+        return read_file_index(location.rstrip("/") + "/" + name + "/", name)
+    if location.startswith("file:"):
+        return read_find_links_path(url2pathname(urlsplit(location).path), name)
+    return read_find_links_path(location, name)
+
+
+def is_trusted(url: str, trusted_hosts: tuple[str, ...]) -> bool:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    with_port = f"{host}:{parts.port}" if parts.port else host
+    return host in trusted_hosts or with_port in trusted_hosts
+
+
+def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
+    """All files from all sources, as pip merges indexes; a file listed twice counts once."""
+    if len(pages) == 1:
+        return pages[0]
+    files: dict[tuple[str, str], IndexFile] = {}
+    for page in pages:
+        for file in page.files:
+            files.setdefault((file.filename, file.url), file)
+    versions: tuple[str, ...] | None = None
+    if all(p.versions is not None for p in pages):
+        versions = tuple(dict.fromkeys(v for p in pages for v in p.versions or ()))
+    return ProjectPage(name=name, files=tuple(files.values()), versions=versions)
+
+
+def parse_find_links_filter(page: ProjectPage, name: str) -> ProjectPage:
+    """Keep the files of one project from a find-links page that lists many."""
+    files = tuple(f for f in page.files if version_from_filename(f.filename, name) is not None)
+    return ProjectPage(name=name, files=files)
+
+
+def read_file_index(page_url: str, name: str) -> ProjectPage | None:
+    """A ``file://`` index: the project folder holds an index.html, as pip expects."""
+    folder = Path(url2pathname(unquote(urlsplit(page_url).path)))
+    index = folder / "index.html"
+    try:
+        body = index.read_bytes()
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    except OSError as exc:
+        raise NetworkError(f"cannot read {index}: {exc.strerror}", project=name) from exc
+    return parse_project_page(body, "text/html", index.as_uri(), name)
+
+
+def read_find_links_path(path: str, name: str) -> ProjectPage | None:
+    if os.path.isdir(path):
+        return parse_find_links_dir(path, name)
+    if os.path.isfile(path):
+        try:
+            body = Path(path).read_bytes()
+        except OSError as exc:
+            raise NetworkError(f"cannot read {path}: {exc.strerror}", project=name) from exc
+        page = parse_project_page(body, "text/html", Path(path).resolve().as_uri(), name)
+        return parse_find_links_filter(page, name)
+    return None
+
+
+def check_url(url: str) -> SplitResult:
+    """Split an index URL, or say in one line what is wrong with it."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"index URL {shown}: {exc}") from None
+    if parts.scheme not in ("https", "http", "file"):
+        raise ConfigError(
+            f"index URL {shown}: unsupported scheme {parts.scheme!r} (use https, http or file)"
+        )
+    if parts.scheme != "file" and not parts.hostname:
+        raise ConfigError(f"index URL {shown}: no host name")
+    return parts
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
