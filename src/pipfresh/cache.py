@@ -191,6 +191,8 @@ class _Header(msgspec.Struct, array_like=True, frozen=True, gc=False):
     keys: tuple[str, ...]  # raw version string of each release blob; "" = no version
     sizes: tuple[int, ...]
     crcs: tuple[int, ...]
+    # False for a digest: only some releases' files were kept (see select.digest_page).
+    complete: bool = True
 
 
 _header_encoder = msgspec.msgpack.Encoder()
@@ -294,7 +296,12 @@ class CacheEntry:
         for size, crc in zip(header.sizes, header.crcs, strict=True):
             files.extend(self._decode(body[start : start + size], crc))
             start += size
-        return ProjectPage(name=header.project, files=tuple(files), versions=header.versions)
+        return ProjectPage(
+            name=header.project,
+            files=tuple(files),
+            versions=header.versions,
+            complete=header.complete,
+        )
 
     def _read(self, start: int, size: int) -> bytes:
         if isinstance(self._body, bytes):
@@ -501,6 +508,7 @@ class Cache:
             keys=tuple(keys),
             sizes=tuple(len(b) for b in blobs),
             crcs=tuple(zlib.crc32(b) for b in blobs),
+            complete=page.complete,
         )
         return self._write(path, _encode_entry(header, blobs), index_url, mtime=fetched_at)
 
@@ -587,6 +595,15 @@ class Cache:
             except (OSError, msgspec.DecodeError, msgspec.ValidationError):
                 self._stats = {}
         return self._stats
+
+    def written_within(self, seconds: float, *, now: float) -> bool:
+        """Whether a networked run finished less than ``seconds`` ago (its statistics
+        file says so): a hint that the next scan is likely answered from the cache."""
+        try:
+            modified = (self.root / STATS_FILE).stat().st_mtime
+        except OSError:
+            return False
+        return 0 <= now - modified < seconds
 
     def priorities(self, names: Iterable[str]) -> dict[str, float]:
         """Expected cost of fetching each project (higher first), from the last run.

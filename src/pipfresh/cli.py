@@ -7,6 +7,7 @@ import enum
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from pipfresh import __version__
@@ -24,7 +25,8 @@ class ExitCode(enum.IntEnum):
     INTERNAL = 70  # a bug in pipfresh
 
 
-COMMANDS = ("outdated",)
+COMMANDS = ("outdated", "cache")
+CACHE_ACTIONS = ("info", "clear")
 FORMATS = ("table", "json", "jsonl", "freeze")
 
 
@@ -134,7 +136,31 @@ def build_parser() -> argparse.ArgumentParser:
         type=_whole,
         help="most requests in flight (env PIPFRESH_CONCURRENCY; default 16)",
     )
+    cache = parser.add_argument_group("cache (also: pipfresh cache info | clear)")
+    cache.add_argument("--cache-dir", metavar="PATH", help="cache folder (env PIPFRESH_CACHE_DIR)")
+    cache.add_argument(
+        "--max-age",
+        metavar="DURATION",
+        type=_duration,
+        help="how long an answer stays fresh when the index says nothing: 600, 10m, 24h "
+        "(env PIPFRESH_MAX_AGE; default 10m)",
+    )
+    cache.add_argument("--refresh", action="store_true", help="ask the indexes again")
+    cache.add_argument(
+        "--offline", action="store_true", help="answer from the cache only, never connect"
+    )
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write it")
     return parser
+
+
+def _duration(text: str) -> float:
+    from pipfresh.errors import UsageError
+    from pipfresh.settings import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _color_wanted(stream: TextIO) -> bool:
@@ -168,6 +194,8 @@ def _main(argv: list[str]) -> int:
     from pipfresh.errors import PipfreshError
 
     try:
+        if args.command == "cache":
+            return _cache_command(args)
         return _run(args)
     except PipfreshError as exc:
         from pipfresh.auth import redact_text
@@ -187,11 +215,9 @@ def _main(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import asyncio
-
     from pipfresh.auth import redact_text
     from pipfresh.models import PackageStatus, ProjectError
-    from pipfresh.scan import collect, prepare
+    from pipfresh.scan import prepare, run
     from pipfresh.settings import UpgradeConfig
     from pipfresh.ui import serialize
     from pipfresh.ui.progress import ProgressLine
@@ -212,6 +238,11 @@ def _run(args: argparse.Namespace) -> int:
         client_cert=args.client_cert,
         timeout=args.timeout,
         isolated=args.isolated,
+        cache_dir=args.cache_dir,
+        max_age=args.max_age,
+        refresh=args.refresh,
+        offline=args.offline,
+        no_cache=args.no_cache,
     )
     scan = prepare(args.python, config, names=args.names)
     if args.verbose:
@@ -232,7 +263,7 @@ def _run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"pipfresh: {result.name}: {redact_text(result.reason, ())}\n")
 
     try:
-        report = asyncio.run(collect(scan, on_result))
+        report = run(scan, on_result)
     finally:
         progress.close()
     for warning in scan.warnings:
@@ -264,6 +295,32 @@ def _run(args: argparse.Namespace) -> int:
         return ExitCode.UNCHECKED
     if args.exit_code and report.outdated:
         return ExitCode.OUTDATED
+    return ExitCode.OK
+
+
+def _cache_command(args: argparse.Namespace) -> int:
+    """``pipfresh cache info`` and ``pipfresh cache clear``."""
+    from pipfresh.auth import redact_url
+    from pipfresh.cache import Cache, default_cache_dir
+    from pipfresh.errors import UsageError
+
+    action = args.names[0] if args.names else "info"
+    if action not in CACHE_ACTIONS or len(args.names) > 1:
+        raise UsageError(
+            f"unknown cache command {' '.join(args.names)!r}: use 'pipfresh cache info' "
+            "or 'pipfresh cache clear'"
+        )
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir(os.environ)
+    cache = Cache(root)
+    if action == "clear":
+        removed = cache.clear()
+        sys.stdout.write(f"removed {removed} cached pages from {root}\n")
+        return ExitCode.OK
+    info = cache.info()
+    sys.stdout.write(f"cache folder: {info.root}\n")
+    sys.stdout.write(f"{info.entries} cached pages, {info.bytes / 1e6:.1f} MB\n")
+    for index_url, count in sorted(info.projects_by_index.items()):
+        sys.stdout.write(f"  {redact_url(index_url)}: {count} projects\n")
     return ExitCode.OK
 
 

@@ -65,6 +65,9 @@ class ProjectPage:
     # PEP 700 list of every version, when every source gave one: lets selection find
     # the newest release's files without grouping the whole page.
     versions: tuple[str, ...] | None = None
+    # False for a cached digest holding only some releases' files: selection answers
+    # from it only when those releases decide the question (else: fetch the page).
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)

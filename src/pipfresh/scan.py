@@ -16,12 +16,16 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from pipfresh import __version__
+from pipfresh.cache import Cache, CacheCorrupt, CacheEntry, default_cache_dir
 from pipfresh.environment import find_interpreter, inspect_target, read_installed
 from pipfresh.errors import IndexError_, PipfreshError, UsageError
+from pipfresh.index.sources import UsableSources, is_local, merge_pages, read_local, usable_sources
 from pipfresh.models import (
     Holder,
     InstalledDist,
@@ -36,15 +40,21 @@ from pipfresh.models import (
 from pipfresh.pipconfig import CliIndexOptions, IndexConfig, load_index_config
 from pipfresh.requirements import Analysis, Constraint, analyse
 from pipfresh.select import (
+    IncompletePage,
     Policy,
     Release,
     bump_level,
+    digest_page,
+    newest_listed,
     newest_release,
     parse_version,
     python_release,
     wanted_release,
 )
-from pipfresh.settings import UpgradeConfig, resolve
+from pipfresh.settings import UpgradeConfig, resolve, resolve_max_age
+
+if TYPE_CHECKING:
+    from pipfresh.index.client import SourceAnswer
 
 Result = PackageStatus | ProjectError
 
@@ -67,6 +77,8 @@ class ScanInput:
     not_after: datetime | None = None  # cooldown cut-off: newer uploads are ignored
     settings: UpgradeConfig = field(default_factory=UpgradeConfig)
     excluded: tuple[str, ...] = ()  # canonical names left out by exclude patterns
+    cache: Cache | None = None
+    sources: UsableSources | None = None
 
 
 def _warm_client(config: IndexConfig) -> None:
@@ -120,7 +132,18 @@ def prepare(
         environ,
         cwd=cwd,
     )
-    preload = preload_client(index_config)
+    sources = usable_sources(index_config)
+    if config.offline and config.no_cache:
+        raise UsageError("--offline answers from the cache, so it cannot go with --no-cache")
+    cache = None
+    if not config.no_cache:
+        root = Path(config.cache_dir) if config.cache_dir else default_cache_dir(environ)
+        cache = Cache(root.expanduser(), max_age=resolve_max_age(config.max_age, environ))
+    # A run that will likely be answered from the cache must not pay for aiohttp;
+    # if the hint is wrong, the client is imported when it is needed.
+    likely_warm = cache is not None and cache.written_within(cache.max_age, now=time.time())
+    warm = config.offline or (likely_warm and not config.refresh)
+    preload = None if warm else preload_client(index_config)
     interpreter = find_interpreter(python, cwd=cwd, environ=environ)
     target = inspect_target(interpreter)
     timings["inspect"] = time.perf_counter() - started
@@ -157,6 +180,8 @@ def prepare(
         not_after=not_after,
         settings=config,
         excluded=excluded,
+        cache=cache,
+        sources=sources,
     )
 
 
@@ -244,23 +269,137 @@ def _unchecked(dist: InstalledDist) -> PackageStatus:
     return PackageStatus(dist.name, dist.version, None, None, None, None, dist.kind)
 
 
+def answer_from_cache(
+    scan: ScanInput, dist: InstalledDist, policy: Policy, now: float
+) -> Result | None:
+    """A result from the cache and local sources alone, or None: ask the network.
+
+    Offline, the cache's answer is final: stale entries count, and a project the
+    cache cannot answer is reported as such.
+    """
+    settings = scan.settings
+    sources = scan.sources or UsableSources((), (), ())
+    name = dist.canonical_name
+    pages: list[ProjectPage] = []
+    for url in sources.index_urls:
+        if is_local(url):
+            local = read_local(url, name, index=True)
+            if local is not None:
+                pages.append(local)
+            continue
+        entry = None if scan.cache is None else scan.cache.lookup(url, name, now=now)
+        if entry is None or not (settings.offline or (entry.fresh and not settings.refresh)):
+            if entry is not None:
+                entry.close()
+            return ProjectError(dist.name, OFFLINE_MISS) if settings.offline else None
+        with entry:
+            try:
+                pages.append(entry.page())
+            except CacheCorrupt:
+                return ProjectError(dist.name, OFFLINE_MISS) if settings.offline else None
+    for location in sources.find_links:
+        if not is_local(location):
+            if settings.offline:
+                continue  # find-links pages are not cached
+            return None
+        local = read_local(location, name, index=False)
+        if local is not None:
+            pages.append(local)
+    if not pages:
+        return ProjectError(dist.name, OFFLINE_MISS) if settings.offline else None
+    try:
+        return status_for(dist, merge_pages(name, pages), policy, scan.requirements.on(name))
+    except IncompletePage:
+        return ProjectError(dist.name, OFFLINE_PARTIAL) if settings.offline else None
+
+
+OFFLINE_MISS = "not in the cache (--offline)"
+OFFLINE_PARTIAL = "the cache holds too little of this project to answer offline"
+
+
+def _stale_entries(scan: ScanInput, name: str, now: float) -> dict[str, CacheEntry]:
+    """Cached entries whose validators can make the requests for ``name`` conditional."""
+    found: dict[str, CacheEntry] = {}
+    if scan.cache is None or scan.sources is None:
+        return found
+    for url in scan.sources.index_urls:
+        if not is_local(url):
+            entry = scan.cache.lookup(url, name, now=now)
+            if entry is not None and (entry.etag or entry.last_modified):
+                found[url] = entry
+    return found
+
+
+def _remember(
+    cache: Cache, name: str, answers: Sequence[SourceAnswer], status: PackageStatus, now: float
+) -> None:
+    """Store what the next scan needs of each index's answer (a digest of its page)."""
+    keep: set[Version] = set()
+    for text in (status.latest, status.wanted):
+        version = parse_version(text) if text else None
+        if version is not None:
+            keep.add(version)
+    for answer in answers:
+        response = answer.response
+        if response is None or answer.page is None:
+            continue
+        if response.status == 304:
+            cache.refresh(answer.location, name, now=now, cache_control=response.cache_control)
+            continue
+        newest = newest_listed(answer.page)
+        page = digest_page(answer.page, keep | ({newest} if newest else set()))
+        cache.store(
+            answer.location,
+            name,
+            page,
+            fetched_at=now,
+            etag=response.etag,
+            last_modified=response.last_modified,
+            cache_control=response.cache_control,
+            url=response.url,
+        )
+
+
 async def iter_results(
     scan: ScanInput, *, on_request: Callable[[str], None] | None = None
 ) -> AsyncIterator[Result]:
-    """Yield one result per installed distribution, in the order answers arrive."""
+    """Yield one result per installed distribution: first those the cache and local
+    sources answer, then the others as the indexes answer them."""
+    policy = policy_for(scan.target, scan.pre, scan.target_level, scan.not_after)
+    now = time.time()
+    todo: list[InstalledDist] = []
+    for dist in scan.dists:
+        if dist.kind != "index":
+            yield _unchecked(dist)
+            continue
+        answer = answer_from_cache(scan, dist, policy, now)
+        if answer is None:
+            todo.append(dist)
+        else:
+            yield answer
+    if todo:
+        async for result in _network_results(scan, todo, policy, now, on_request):
+            yield result
+
+
+async def _network_results(
+    scan: ScanInput,
+    todo: list[InstalledDist],
+    policy: Policy,
+    now: float,
+    on_request: Callable[[str], None] | None,
+) -> AsyncIterator[Result]:
     import asyncio
 
     if scan.preload is not None:
         scan.preload.join()
     from pipfresh.index.client import IndexClient  # keeps aiohttp off the import path of --help
 
-    policy = policy_for(scan.target, scan.pre, scan.target_level, scan.not_after)
-    for dist in scan.dists:
-        if dist.kind != "index":
-            yield _unchecked(dist)
-    lookups = [d for d in scan.dists if d.kind == "index"]
-    if not lookups:
-        return
+    cache = scan.cache
+    if cache is not None:
+        # The slowest pages last time go first, so the longest request starts earliest.
+        priority = cache.priorities(d.canonical_name for d in todo)
+        todo = sorted(todo, key=lambda d: priority.get(d.canonical_name, 0.0), reverse=True)
     async with IndexClient(
         scan.index_config,
         concurrency=scan.concurrency,
@@ -270,13 +409,27 @@ async def iter_results(
         scan.warnings.extend(client.warnings)
 
         async def one(dist: InstalledDist) -> Result:
+            name = dist.canonical_name
+            constraints = scan.requirements.on(name)
+            stale = _stale_entries(scan, name, now)
             try:
-                page = await client.fetch_project(dist.canonical_name)
+                page, answers = await client.fetch(name, stale)
+                try:
+                    status = status_for(dist, page, policy, constraints)
+                except IncompletePage:
+                    # The cached digest a 304 confirmed does not hold this answer.
+                    page, answers = await client.fetch(name, conditional=False)
+                    status = status_for(dist, page, policy, constraints)
             except IndexError_ as exc:
                 return ProjectError(dist.name, exc.message)
-            return status_for(dist, page, policy, scan.requirements.on(dist.canonical_name))
+            finally:
+                for entry in stale.values():
+                    entry.close()
+            if cache is not None:
+                _remember(cache, name, answers, status, now)
+            return status
 
-        tasks = [asyncio.ensure_future(one(d)) for d in lookups]
+        tasks = [asyncio.ensure_future(one(d)) for d in todo]
         try:
             for next_done in asyncio.as_completed(tasks):
                 yield await next_done
@@ -284,6 +437,8 @@ async def iter_results(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if cache is not None:
+                cache.record_stats({n: (st.bytes, st.seconds) for n, st in client.stats.items()})
 
 
 def build_report(scan: ScanInput, results: Iterable[Result], seconds: float) -> Report:
@@ -317,5 +472,40 @@ async def collect(scan: ScanInput, on_result: Callable[[Result], None] | None = 
         results.append(result)
         if on_result is not None:
             on_result(result)
+    scan.timings["scan"] = time.perf_counter() - started
+    return build_report(scan, results, sum(scan.timings.values()))
+
+
+def run(scan: ScanInput, on_result: Callable[[Result], None] | None = None) -> Report:
+    """:func:`collect`, without an event loop (nor asyncio, nor aiohttp) when the cache
+    and local sources answer every project."""
+    started = time.perf_counter()
+    results: list[Result] = []
+
+    def emit(result: Result) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    policy = policy_for(scan.target, scan.pre, scan.target_level, scan.not_after)
+    now = time.time()
+    todo: list[InstalledDist] = []
+    for dist in scan.dists:
+        if dist.kind != "index":
+            emit(_unchecked(dist))
+            continue
+        answer = answer_from_cache(scan, dist, policy, now)
+        if answer is None:
+            todo.append(dist)
+        else:
+            emit(answer)
+    if todo:
+        import asyncio
+
+        async def drain() -> None:
+            async for result in _network_results(scan, todo, policy, now, None):
+                emit(result)
+
+        asyncio.run(drain())
     scan.timings["scan"] = time.perf_counter() - started
     return build_report(scan, results, sum(scan.timings.values()))

@@ -244,23 +244,27 @@ def select_latest(
     return next(candidates(releases, policy, installed), None)
 
 
-def newest_release_quick(
+def walk_listed(
     page: ProjectPage,
     policy: Policy,
     installed: Version | None,
     admits: Callable[[Version], bool] | None = None,
-) -> Release | None:
-    """The newest candidate found from the page's PEP 700 ``versions`` list, or None.
+    *,
+    steps: int = 3,
+) -> tuple[bool, Release | None]:
+    """(decided, newest candidate) from the page's PEP 700 ``versions`` list.
 
-    The newest version the pre-release rule allows is, when any of its files is
-    installable, the answer whatever the rest of the page holds; finding its files
-    is one substring test per file instead of grouping the whole page by version.
-    None means "not decided here" (no list, no installable file of that version, or
-    a file spelling that differs from the list): the caller falls back to the full walk.
+    Versions are walked newest first; each one's files are found with one substring
+    test per file, instead of grouping the whole page by version. The first version
+    with an installable file (old enough for the cooldown) is the answer, whatever
+    the rest of the page holds. On a full page the walk gives up ("not decided")
+    after ``steps`` versions, or at a version whose files it cannot find (spelled
+    differently from the list): the caller then walks the whole page. On a cached
+    digest every version it needs must be there (else IncompletePage).
     ``admits`` narrows the versions further (the ranges other packages allow).
     """
     if not page.versions:
-        return None
+        return False, None
     spellings: dict[Version, list[str]] = {}
     limited = policy.target != "latest"
     for raw in page.versions:
@@ -272,33 +276,94 @@ def newest_release_quick(
             and (admits is None or admits(version))
         ):
             spellings.setdefault(version, []).append(raw)
-    if not spellings:
-        return None
-    top = max(spellings)
+    for step, version in enumerate(sorted(spellings, reverse=True)):
+        if page.complete and step >= steps:
+            return False, None
+        files = files_of_version(page, version, spellings[version])
+        if not files:
+            if not page.complete:
+                raise IncompletePage(page.name)
+            return False, None
+        release = Release(version, files)
+        if any(file_installable(f, policy) for f in files) and old_enough(
+            release, policy.not_after
+        ):
+            return True, release
+    if not page.complete:
+        # A digest lists only the versions it kept: an older one may be the answer.
+        raise IncompletePage(page.name)
+    return True, None
+
+
+def files_of_version(
+    page: ProjectPage, version: Version, spellings: Iterable[str]
+) -> tuple[IndexFile, ...]:
+    """The files of one version, found by a substring test per file for each way the
+    versions list spells it, then checked exactly."""
     near: list[IndexFile] = []
-    for raw in spellings[top]:
+    for raw in spellings:
         needle = "-" + raw
         near += [f for f in page.files if needle in f.filename]
-    files = tuple(
+    return tuple(
         f
         for f in {id(f): f for f in near}.values()
         if (found := version_from_filename(f.filename, page.name)) is not None
-        and parse_version(found) == top
+        and parse_version(found) == version
     )
-    if any(file_installable(f, policy) for f in files):
-        release = Release(top, files)
-        # Too young for the cooldown: an older release may be the answer, so the full
-        # walk decides.
-        return release if old_enough(release, policy.not_after) else None
-    return None
+
+
+class IncompletePage(Exception):
+    """A cached digest cannot answer this question: the caller fetches the full page."""
 
 
 def newest_release(page: ProjectPage, policy: Policy, installed: Version | None) -> Release | None:
-    """The newest release of ``page`` that the target can install (None: there is none)."""
-    quick = newest_release_quick(page, policy, installed)
-    if quick is not None:
-        return quick
+    """The newest release of ``page`` that the target can install (None: there is none).
+
+    Raises IncompletePage when ``page`` is a digest that does not hold the answer.
+    """
+    decided, release = walk_listed(page, policy, installed)
+    if decided:
+        return release
+    if not page.complete:
+        raise IncompletePage(page.name)
     return select_latest(iter_releases(page), policy, installed)
+
+
+def digest_page(page: ProjectPage, keep: Iterable[Version]) -> ProjectPage:
+    """What the cache keeps of a page: its versions list and the files of ``keep`` only.
+
+    Selection from a digest works through the versions list (see
+    :func:`walk_listed`); the releases worth keeping are those a scan just
+    chose (latest, wanted) and the newest of all, so the next scan, for this or another
+    interpreter, usually finds its answer there; when not, it fetches the page. A
+    page without a versions list is kept whole: nothing could be decided from part
+    of it.
+    """
+    keep = set(keep)
+    if not page.versions or not page.complete or not keep:
+        return page
+    # Every listed version from the oldest kept one up: a walk down the list from the
+    # top then finds each version it passes (a newer release not installable here may
+    # be the answer for another interpreter).
+    floor = min(keep)
+    spellings: dict[Version, list[str]] = {}
+    for raw in page.versions:
+        version = parse_version(raw)
+        if version is not None and version >= floor:
+            spellings.setdefault(version, []).append(raw)
+    files: list[IndexFile] = []
+    for version, raws in spellings.items():
+        files += files_of_version(page, version, raws)
+    # Only the kept versions are listed: reading a cached digest parses a handful of
+    # versions, not the thousands a large project has.
+    listed = tuple(raw for raws in spellings.values() for raw in raws)
+    return ProjectPage(page.name, tuple(files), listed, complete=False)
+
+
+def newest_listed(page: ProjectPage) -> Version | None:
+    """The newest version in the page's versions list (pre-releases included)."""
+    parsed = [v for raw in page.versions or () if (v := parse_version(raw)) is not None]
+    return max(parsed, default=None)
 
 
 def wanted_release(
@@ -316,9 +381,19 @@ def wanted_release(
     def fits(version: Version) -> bool:
         return all(spec.contains(version, prereleases=True) for spec in allowed)
 
-    quick = newest_release_quick(page, policy, installed, fits)
-    if quick is not None and (installed is None or quick.version > installed):
+    decided, quick = walk_listed(page, policy, installed, fits)
+    if decided and quick is not None and (installed is None or quick.version > installed):
         return quick
+    if not page.complete:
+        # A digest keeps every version from the installed one up, so "nothing newer
+        # fits" is decided there; moving down (an inconsistent environment) is not.
+        if decided and installed is not None and fits(installed):
+            return (
+                quick
+                if quick is not None and quick.version == installed
+                else Release(installed, ())
+            )
+        raise IncompletePage(page.name)
     return select_wanted(iter_releases(page), policy, installed, allowed)
 
 

@@ -57,6 +57,15 @@ class UpgradeConfig:
         client_cert: a client certificate (PEM, key included) for TLS (``--client-cert``).
         timeout: seconds allowed for each connect and read (``--timeout``).
         isolated: ignore pip's config files and ``PIP_*`` variables (``--isolated``).
+        cache_dir: where index answers are cached (default: ``PIPFRESH_CACHE_DIR``,
+            else the platform's user cache folder).
+        max_age: seconds a cached answer stays fresh when the server gives no
+            Cache-Control of its own (default: ``PIPFRESH_MAX_AGE``, else 600).
+        refresh: ignore freshness: ask the indexes again (conditionally, when the
+            cache holds validators).
+        offline: answer from the cache only, stale entries included; projects it
+            cannot answer are reported as errors.
+        no_cache: neither read nor write the cache.
     """
 
     concurrency: int | None = None
@@ -74,6 +83,11 @@ class UpgradeConfig:
     client_cert: str | None = None
     timeout: float | None = None
     isolated: bool = False
+    cache_dir: str | None = None
+    max_age: float | None = None
+    refresh: bool = False
+    offline: bool = False
+    no_cache: bool = False
     #: field name -> "cli", "PIPFRESH_TARGET", a config file's path or "default";
     #: filled in by :func:`resolve`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -132,6 +146,36 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         patterns = tuple(p for p in re.split(r"[,\s]+", raw) if p)
         found["exclude"] = (patterns, "PIPFRESH_EXCLUDE")
     return found
+
+
+DEFAULT_MAX_AGE = 600.0
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str, what: str = "max-age") -> float:
+    """Seconds from ``600``, ``90s``, ``10m``, ``24h`` or ``7d``."""
+    raw = text.strip().lower()
+    unit = _UNITS.get(raw[-1:]) if raw else None
+    number = raw[:-1] if unit is not None else raw
+    try:
+        value = float(number) * (unit or 1.0)
+    except ValueError:
+        raise UsageError(
+            f"{what}={text!r} is not a duration (seconds, or a number with s, m, h or d)"
+        ) from None
+    if not 0 <= value < 10 * 365 * 86400:  # also rejects nan and inf
+        raise UsageError(f"{what} must be 0 or more, got {text!r}")
+    return value
+
+
+def resolve_max_age(value: float | None, environ: Mapping[str, str]) -> float:
+    """The API/CLI value, else ``PIPFRESH_MAX_AGE``, else 10 minutes."""
+    if value is not None:
+        if not 0 <= value < 10 * 365 * 86400:
+            raise UsageError(f"max-age must be 0 or more seconds, got {value}")
+        return value
+    raw = environ.get("PIPFRESH_MAX_AGE", "").strip()
+    return parse_duration(raw, "PIPFRESH_MAX_AGE") if raw else DEFAULT_MAX_AGE
 
 
 def parse_days(text: str, what: str = "cooldown") -> float:

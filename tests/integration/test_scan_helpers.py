@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ PIPFRESH = (sys.executable, "-m", "pipfresh")
 #: Upper bound for one pipfresh run; the runs here take well under a second.
 RUN_TIMEOUT = 60.0
 _STRIP = ("PIP_", "UV_", "PIPFRESH_")
+DEFAULT_CACHE_NAME = "pipfresh-cache"
 
 
 def pipfresh_env(
@@ -41,7 +43,7 @@ def pipfresh_env(
     """The environment of a pipfresh subprocess: scrubbed, plain output, own cache."""
     env = {k: v for k, v in clean_env().items() if not k.startswith(_STRIP)}
     env["PIP_CONFIG_FILE"] = str(pip_config) if pip_config is not None else os.devnull
-    env["PIPFRESH_CACHE_DIR"] = str(tmp_path / "pipfresh-cache")
+    env["PIPFRESH_CACHE_DIR"] = str(tmp_path / DEFAULT_CACHE_NAME)
     # Not this machine's user config file (empty: none); a test may name its own.
     env["PIPFRESH_CONFIG_FILE"] = ""
     # Not this machine's ~/.netrc: an empty one of the test's own, unless it wrote one.
@@ -79,12 +81,22 @@ def run_pipfresh(
     env: Mapping[str, str],
     cwd: Path,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m pipfresh ARGS`` to completion (bounded), output captured as text."""
+    """``python -m pipfresh ARGS`` to completion (bounded), output captured as text.
+
+    Each run starts with an empty cache (a fresh folder under the scene's), so tests
+    that count requests see every one; a test about the cache passes its own
+    ``PIPFRESH_CACHE_DIR`` (any other name) to share one between runs.
+    """
+    env = dict(env)
+    default_cache = env.get("PIPFRESH_CACHE_DIR", "")
+    if default_cache.endswith(DEFAULT_CACHE_NAME):
+        Path(default_cache).mkdir(parents=True, exist_ok=True)
+        env["PIPFRESH_CACHE_DIR"] = tempfile.mkdtemp(prefix="run-", dir=default_cache)
     return subprocess.run(
         [*PIPFRESH, *map(str, args)],
         capture_output=True,
         text=True,
-        env=dict(env),
+        env=env,
         cwd=cwd,
         timeout=RUN_TIMEOUT,
         stdin=subprocess.DEVNULL,

@@ -44,6 +44,7 @@ from pipfresh.index.sources import (
 from pipfresh.models import ProjectPage
 
 if TYPE_CHECKING:
+    from pipfresh.cache import CacheEntry
     from pipfresh.pipconfig import IndexConfig
 
 # PEP 691 content negotiation: JSON first (it carries upload times and parses
@@ -71,6 +72,16 @@ class Response:
     etag: str | None
     last_modified: str | None
     cache_control: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceAnswer:
+    """One index's answer for one project: its page (None: it does not know the
+    project) and the HTTP response it came from (None for a local index)."""
+
+    location: str
+    page: ProjectPage | None
+    response: Response | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,36 +223,81 @@ class IndexClient:
         return self._session
 
     async def fetch_project(self, name: str) -> ProjectPage:
-        """Every file that any configured index or find-links location offers for ``name``.
+        """Every file that any configured index or find-links location offers for ``name``."""
+        page, _ = await self.fetch(name)
+        return page
+
+    async def fetch(
+        self,
+        name: str,
+        cached: Mapping[str, CacheEntry] | None = None,
+        *,
+        conditional: bool = True,
+    ) -> tuple[ProjectPage, list[SourceAnswer]]:
+        """The merged page for ``name`` and each index's own answer (for the cache).
 
         Indexes are merged as pip merges them: all files from all sources count. A
         404 from one index is normal; any other failure fails the project, because a
-        partial answer could report an older release as the newest.
+        partial answer could report an older release as the newest. ``cached`` holds
+        stale cache entries per index URL: their validators make the requests
+        conditional, and a 304 answers with the cached page.
         """
         started = time.perf_counter()
-        sources = [self._fetch_index(url, name) for url in self._index_urls]
-        sources += [self._fetch_find_links(location, name) for location in self._find_links]
-        results = await asyncio.gather(*sources, return_exceptions=True)
+        cached = cached or {}
+        jobs = [
+            self._fetch_index(url, name, cached.get(url) if conditional else None)
+            for url in self._index_urls
+        ]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        finds = [self._fetch_find_links(location, name) for location in self._find_links]
+        found_links = await asyncio.gather(*finds, return_exceptions=True)
+        answers: list[SourceAnswer] = []
         pages: list[ProjectPage] = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-            if result is not None:
-                pages.append(result)
-        found = bool(pages)
-        if not found:
+            answers.append(result)
+            if result.page is not None:
+                pages.append(result.page)
+        for link_page in found_links:
+            if isinstance(link_page, BaseException):
+                raise link_page
+            if link_page is not None:
+                pages.append(link_page)
+        if not pages:
             where = ", ".join(redact_url(u) for u in self._index_urls)
             if self._find_links:
                 where = ", ".join(filter(None, [where, "find-links"]))
             raise NotFound(f"not found on any index ({where or 'none configured'})", project=name)
         self.stats[name] = FetchStats(self._bytes.pop(name, 0), time.perf_counter() - started)
-        return merge_pages(name, pages)
+        return merge_pages(name, pages), answers
 
-    async def _fetch_index(self, index_url: str, name: str) -> ProjectPage | None:
+    async def _fetch_index(
+        self, index_url: str, name: str, entry: CacheEntry | None
+    ) -> SourceAnswer:
         page_url = index_url.rstrip("/") + "/" + name + "/"
         if page_url.startswith("file:"):
-            return read_file_index(page_url, name)
-        return await self._fetch_http(page_url, name)
+            return SourceAnswer(index_url, read_file_index(page_url, name), None)
+        headers: dict[str, str] = {}
+        if entry is not None:
+            if entry.etag:
+                headers["If-None-Match"] = entry.etag
+            if entry.last_modified:
+                headers["If-Modified-Since"] = entry.last_modified
+        response = await self._get(page_url, name, headers or None)
+        if response is None:
+            return SourceAnswer(index_url, None, None)
+        if response.status == 304:
+            if entry is None:
+                shown = redact_url(page_url)
+                raise MalformedPage(
+                    f"304 Not Modified to an unconditional request ({shown})",
+                    project=name,
+                    url=shown,
+                )
+            return SourceAnswer(index_url, entry.page(), response)
+        self._bytes[name] = self._bytes.get(name, 0) + len(response.body)
+        return SourceAnswer(index_url, self._parse(response, page_url, name), response)
 
     async def _fetch_find_links(self, location: str, name: str) -> ProjectPage | None:
         if "://" not in location:
@@ -259,13 +315,12 @@ class IndexClient:
         return parse_find_links_filter(page, name)
 
     async def _fetch_http(self, url: str, name: str | None) -> ProjectPage | None:
-        """GET a project (or find-links) page and parse it; None when the index has no such page."""
+        """GET a find-links page and parse it; None when there is no such page."""
         project = name or "*"
         response = await self._get(url, project)
-        if response is None:
-            return None
-        if name is not None:
-            self._bytes[name] = self._bytes.get(name, 0) + len(response.body)
+        return None if response is None else self._parse(response, url, project)
+
+    def _parse(self, response: Response, url: str, project: str) -> ProjectPage:
         try:
             return parse_project_page(response.body, response.content_type, response.url, project)
         except MalformedPage as exc:
