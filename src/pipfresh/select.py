@@ -276,7 +276,7 @@ def walk_listed(
             and (admits is None or admits(version))
         ):
             spellings.setdefault(version, []).append(raw)
-    for step, version in enumerate(sorted(spellings, reverse=True)):
+    for step, version in enumerate(_newest_first(spellings)):
         if page.complete and step >= steps:
             return False, None
         files = files_of_version(page, version, spellings[version])
@@ -293,6 +293,18 @@ def walk_listed(
         # A digest lists only the versions it kept: an older one may be the answer.
         raise IncompletePage(page.name)
     return True, None
+
+
+def _newest_first(versions: Iterable[Version]) -> Iterator[Version]:
+    """Versions newest first; the first costs one pass (usually the only one needed),
+    the rest a sort."""
+    pool = list(versions)
+    if not pool:
+        return
+    top = max(pool)
+    yield top
+    pool.remove(top)
+    yield from sorted(pool, reverse=True)
 
 
 def files_of_version(
@@ -352,8 +364,16 @@ def digest_page(page: ProjectPage, keep: Iterable[Version]) -> ProjectPage:
         if version is not None and version >= floor:
             spellings.setdefault(version, []).append(raw)
     files: list[IndexFile] = []
-    for version, raws in spellings.items():
-        files += files_of_version(page, version, raws)
+    if len(spellings) <= 4:
+        for version, raws in spellings.items():
+            files += files_of_version(page, version, raws)
+    else:
+        # A held-back project keeps many releases: one grouping pass beats a substring
+        # scan of the whole page per release.
+        for release in iter_releases(page):
+            if release.version < floor:
+                break
+            files += release.files
     # Only the kept versions are listed: reading a cached digest parses a handful of
     # versions, not the thousands a large project has.
     listed = tuple(raw for raws in spellings.values() for raw in raws)
