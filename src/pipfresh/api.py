@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 
 from pipfresh.models import PackageStatus, ProjectError, Report
-from pipfresh.scan import collect, iter_results, prepare
+from pipfresh.scan import iter_results, prepare, run
 from pipfresh.settings import UpgradeConfig
 
 
@@ -23,8 +22,10 @@ def check_outdated(
             such as ``"3.12"``. ``None`` finds the environment as the CLI does:
             ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, a ``.venv`` here or in a parent,
             then ``python3`` on PATH.
-        config: index and selection settings; pip's own configuration fills in
-            whatever is left unset.
+        config: index, cache and selection settings; whatever is left unset comes
+            from ``PIPFRESH_*`` variables, ``[tool.pipfresh]`` in the nearest
+            pyproject.toml, the user config file, and pip's own configuration for
+            the indexes.
         names: only check these installed projects.
 
     Raises:
@@ -34,7 +35,7 @@ def check_outdated(
     Must not be called from a running event loop; use :func:`stream_outdated` there.
     """
     scan = prepare(python, config, names=names)
-    return asyncio.run(collect(scan))
+    return run(scan)
 
 
 async def stream_outdated(
