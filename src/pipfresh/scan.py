@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from pipfresh import __version__
+from pipfresh.auth import redact_url
 from pipfresh.cache import Cache, CacheCorrupt, CacheEntry, default_cache_dir
 from pipfresh.environment import find_interpreter, inspect_target, read_installed
 from pipfresh.errors import IndexError_, PipfreshError, UsageError
@@ -305,8 +306,10 @@ def answer_from_cache(
         local = read_local(location, name, index=False)
         if local is not None:
             pages.append(local)
-    if not pages:
-        return ProjectError(dist.name, OFFLINE_MISS) if settings.offline else None
+    if not any(p.files or p.versions for p in pages):
+        # Every source said (or remembered) "no such project", as the network would.
+        where = ", ".join(redact_url(u) for u in sources.index_urls) or "find-links"
+        return ProjectError(dist.name, f"not found on any index ({where})")
     try:
         return status_for(dist, merge_pages(name, pages), policy, scan.requirements.on(name))
     except IncompletePage:
@@ -341,13 +344,24 @@ def _remember(
             keep.add(version)
     for answer in answers:
         response = answer.response
-        if response is None or answer.page is None:
+        if response is None:
+            if answer.page is None and not is_local(answer.location):
+                # This index does not know the project (404): remembered too, or a
+                # warm scan with a private extra index would ask again every time.
+                cache.store(answer.location, name, ProjectPage(name, (), ()), fetched_at=now)
+            continue
+        if answer.page is None:
             continue
         if response.status == 304:
             cache.refresh(answer.location, name, now=now, cache_control=response.cache_control)
             continue
         newest = newest_listed(answer.page)
-        page = digest_page(answer.page, keep | ({newest} if newest else set()))
+        page = (
+            # Nothing installable: the next scan needs every release to say so again.
+            answer.page
+            if status.latest is None
+            else digest_page(answer.page, keep | ({newest} if newest else set()))
+        )
         cache.store(
             answer.location,
             name,

@@ -251,6 +251,7 @@ def walk_listed(
     admits: Callable[[Version], bool] | None = None,
     *,
     steps: int = 3,
+    above: Version | None = None,
 ) -> tuple[bool, Release | None]:
     """(decided, newest candidate) from the page's PEP 700 ``versions`` list.
 
@@ -261,7 +262,9 @@ def walk_listed(
     after ``steps`` versions, or at a version whose files it cannot find (spelled
     differently from the list): the caller then walks the whole page. On a cached
     digest every version it needs must be there (else IncompletePage).
-    ``admits`` narrows the versions further (the ranges other packages allow).
+    ``admits`` narrows the versions further (the ranges other packages allow); with
+    ``above``, the caller only asks about versions newer than it, so a digest that
+    lists every version from ``above`` up decides "none" too.
     """
     if not page.versions:
         return False, None
@@ -290,6 +293,9 @@ def walk_listed(
         ):
             return True, release
     if not page.complete:
+        floor = min((v for raw in page.versions if (v := parse_version(raw))), default=None)
+        if above is not None and floor is not None and floor <= above:
+            return True, None
         # A digest lists only the versions it kept: an older one may be the answer.
         raise IncompletePage(page.name)
     return True, None
@@ -401,20 +407,36 @@ def wanted_release(
     def fits(version: Version) -> bool:
         return all(spec.contains(version, prereleases=True) for spec in allowed)
 
-    decided, quick = walk_listed(page, policy, installed, fits)
-    if decided and quick is not None and (installed is None or quick.version > installed):
-        return quick
-    if not page.complete:
-        # A digest keeps every version from the installed one up, so "nothing newer
-        # fits" is decided there; moving down (an inconsistent environment) is not.
-        if decided and installed is not None and fits(installed):
-            return (
-                quick
-                if quick is not None and quick.version == installed
-                else Release(installed, ())
-            )
-        raise IncompletePage(page.name)
-    return select_wanted(iter_releases(page), policy, installed, allowed)
+    if page.complete:
+        decided, quick = walk_listed(page, policy, installed, fits)
+        if decided and quick is not None and (installed is None or quick.version > installed):
+            return quick
+        return select_wanted(iter_releases(page), policy, installed, allowed)
+    if installed is not None and fits(installed):
+        # Staying is allowed, so only the versions above the installed one matter;
+        # the digest lists every one of them when it reaches down to the installed one.
+        current = installed
+        _, quick = walk_listed(
+            page, policy, installed, lambda v: v > current and fits(v), above=installed
+        )
+        if quick is not None:
+            return quick
+        return _stay(page, policy, installed)
+    # An inconsistent environment: the newest admitted candidate, wherever it is.
+    _, quick = walk_listed(page, policy, installed, fits)
+    return quick
+
+
+def _stay(page: ProjectPage, policy: Policy, installed: Version) -> Release:
+    """The installed version as the wanted one: its release, when it is a candidate
+    (so its upload time is known), else a release with no files."""
+    spellings = [raw for raw in page.versions or () if parse_version(raw) == installed]
+    release = Release(installed, files_of_version(page, installed, spellings))
+    if any(file_installable(f, policy) for f in release.files) and old_enough(
+        release, policy.not_after
+    ):
+        return release
+    return Release(installed, ())
 
 
 def select_wanted(

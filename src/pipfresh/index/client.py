@@ -23,6 +23,7 @@ from urllib.request import getproxies, proxy_bypass, url2pathname
 import aiohttp
 
 from pipfresh.auth import credentials_for, redact_url, split_auth
+from pipfresh.cache import CacheCorrupt
 from pipfresh.errors import (
     ConfigError,
     HTTPStatusError,
@@ -295,7 +296,13 @@ class IndexClient:
                     project=name,
                     url=shown,
                 )
-            return SourceAnswer(index_url, entry.page(), response)
+            try:
+                return SourceAnswer(index_url, entry.page(), response)
+            except CacheCorrupt:
+                # The entry the 304 confirmed is damaged (and now removed): ask again.
+                response = await self._get(page_url, name)
+                if response is None:
+                    return SourceAnswer(index_url, None, None)
         self._bytes[name] = self._bytes.get(name, 0) + len(response.body)
         return SourceAnswer(index_url, self._parse(response, page_url, name), response)
 

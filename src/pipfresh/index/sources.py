@@ -100,9 +100,28 @@ def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
         for file in page.files:
             files.setdefault((file.filename, file.url), file)
     versions: tuple[str, ...] | None = None
-    if all(p.versions is not None for p in pages):
-        versions = tuple(dict.fromkeys(v for p in pages for v in p.versions or ()))
-    return ProjectPage(name=name, files=tuple(files.values()), versions=versions)
+    if any(p.versions is not None for p in pages):
+        # A small local page (find-links folder, file:// index) has no versions list;
+        # one derived from its filenames keeps the merged list complete.
+        listed = [p.versions if p.versions is not None else _listed(p) for p in pages]
+        if all(v is not None for v in listed):
+            versions = tuple(dict.fromkeys(v for vs in listed for v in vs or ()))
+    return ProjectPage(
+        name=name,
+        files=tuple(files.values()),
+        versions=versions,
+        # Merged with a cached digest, the result is a digest too.
+        complete=all(p.complete for p in pages),
+    )
+
+
+def _listed(page: ProjectPage) -> tuple[str, ...] | None:
+    """The versions a page's filenames carry, for a page small enough to read whole
+    (None for a large one: then the merged page has no list)."""
+    if len(page.files) > 2000:
+        return None
+    found = (version_from_filename(f.filename, page.name) for f in page.files)
+    return tuple(dict.fromkeys(v for v in found if v))
 
 
 def parse_find_links_filter(page: ProjectPage, name: str) -> ProjectPage:
