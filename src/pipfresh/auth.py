@@ -73,6 +73,12 @@ def _redact_userinfo(userinfo: str) -> str:
 
 def redact_url(url: str) -> str:
     """``url`` with its password (or lone token) replaced by ``****``; never raises."""
+    if "//" not in url:
+        # A mistyped URL without a scheme ("user:pw@host/simple") still hides its secret.
+        at, slash = url.find("@"), url.find("/")
+        if at > 0 and (slash == -1 or at < slash):
+            return f"{_redact_userinfo(url[:at])}{url[at:]}"
+        return url
     head, hostport, rest, userinfo = _split_authority(url)
     if not userinfo:
         return url

@@ -37,7 +37,10 @@ REDACT = [
     ("//user:pw@host/x", "//user:****@host/x"),
     ("http://@host/", "http://@host/"),
     ("/local/path/wheels", "/local/path/wheels"),
-    ("user:pw@host", "user:pw@host"),
+    # no scheme at all: still not printed (a mistyped index URL)
+    ("user:pw@host", "user:****@host"),
+    ("user:pw@host/simple", "user:****@host/simple"),
+    ("/tmp/a@b/wheels", "/tmp/a@b/wheels"),
     ("", ""),
     ("not a url at all", "not a url at all"),
     ("https://", "https://"),

@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -58,6 +59,7 @@ ACCEPT = (
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 OVERLOAD_STATUSES = frozenset({429, 503})
 MAX_ATTEMPTS = 4
+MAX_REFUSED_ATTEMPTS = 8  # 429/503: the server paces us; RETRY_BUDGET still bounds it
 MAX_RETRY_AFTER = 10.0  # a longer Retry-After is cut to this: the user is waiting
 RETRY_BUDGET = 30.0  # seconds one project may spend on retries
 
@@ -97,14 +99,33 @@ def _content_type(raw: str | None) -> str:
     return (raw or "").split(";", 1)[0].strip().lower()
 
 
-def _retry_delay(attempt: int, retry_after: str | None) -> float:
-    """Exponential backoff with full jitter; a server's Retry-After (seconds) wins, capped."""
+def _retry_delay(attempt: int, retry_after: str | None, *, refused: bool = False) -> float:
+    """Exponential backoff with jitter; a server's Retry-After wins, capped.
+
+    Retry-After may be seconds or an HTTP date (RFC 9110). A refusal without one
+    (429/503) waits longer than a transient fault: rate limits work per second.
+    """
     if retry_after is not None:
-        try:
-            return min(max(float(retry_after), 0.0), MAX_RETRY_AFTER)
-        except ValueError:
-            pass
-    return random.uniform(0, 0.1 * (2**attempt))
+        seconds = _retry_after_seconds(retry_after)
+        if seconds is not None:
+            return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    if refused:
+        wait: float = random.uniform(0.5, 1.0) * 2 ** (attempt - 1)
+        return min(wait, MAX_RETRY_AFTER)
+    return random.uniform(0.05, 0.1 * (2**attempt))
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.timestamp() - time.time()
 
 
 @functools.lru_cache(maxsize=4)
@@ -356,6 +377,7 @@ class IndexClient:
         while True:
             attempt += 1
             retry_after: str | None = None
+            refused = False  # 429/503: the server asks everyone to slow down
             failure: IndexError_
             async with self.limit.slot() as ticket:
                 if self._on_request is not None:
@@ -390,6 +412,7 @@ class IndexClient:
                         if status in OVERLOAD_STATUSES:
                             self.limit.overloaded(ticket)
                             retry_after = response.headers.get("Retry-After")
+                            refused = True
                 except IndexError_:
                     raise
                 except asyncio.TimeoutError:
@@ -410,10 +433,13 @@ class IndexClient:
                     failure = NetworkError(
                         f"{_describe(exc, self._secrets)} ({shown})", project=project, url=shown
                     )
-            delay = _retry_delay(attempt, retry_after)
-            if attempt >= MAX_ATTEMPTS or time.monotonic() + delay > deadline:
+            delay = _retry_delay(attempt, retry_after, refused=refused)
+            # A refusal is the server pacing us, not a fault: it may take more tries,
+            # within the same time budget.
+            attempts = MAX_REFUSED_ATTEMPTS if refused else MAX_ATTEMPTS
+            if attempt >= attempts or time.monotonic() + delay > deadline:
                 raise failure
-            if retry_after is not None:
+            if refused:
                 self.limit.pause(delay)
             self.retries += 1
             await asyncio.sleep(delay)

@@ -38,6 +38,13 @@ def usable_sources(config: IndexConfig) -> UsableSources:
     warning; malformed URLs and an empty result are configuration errors.
     """
     warnings: list[str] = []
+    for url in config.index_urls:
+        if "://" not in url and not url.startswith("file:"):
+            # Unlike --find-links, an index is always a URL; a path here is a mistake.
+            raise ConfigError(
+                f"index URL {redact_url(url)}: no scheme (use https://..., http://... "
+                "or file://...; local folders go in --find-links)"
+            )
     index_urls = _secure(config.index_urls, config.trusted_hosts, warnings)
     find_links = _secure(config.find_links, config.trusted_hosts, warnings)
     if not (index_urls or find_links):
