@@ -95,10 +95,6 @@ class FetchStats:
     seconds: float
 
 
-def _content_type(raw: str | None) -> str:
-    return (raw or "").split(";", 1)[0].strip().lower()
-
-
 def _retry_delay(attempt: int, retry_after: str | None, *, refused: bool = False) -> float:
     """Exponential backoff with jitter; a server's Retry-After wins, capped.
 
@@ -397,7 +393,8 @@ class IndexClient:
                             return Response(
                                 status=status,
                                 body=body,
-                                content_type=_content_type(response.headers.get("Content-Type")),
+                                # Whole: an HTML page's charset parameter matters.
+                                content_type=response.headers.get("Content-Type", ""),
                                 url=str(response.url),
                                 etag=response.headers.get("ETag"),
                                 last_modified=response.headers.get("Last-Modified"),
