@@ -34,7 +34,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from integration.test_scan_helpers import PIPFRESH, RUN_TIMEOUT, describe, pipfresh_env
+from integration.test_scan_helpers import (
+    PIPFRESH,
+    RUN_TIMEOUT,
+    describe,
+    pipfresh_env,
+    run_pipfresh,
+)
 from pipfresh.index.client import MAX_ATTEMPTS, MAX_REFUSED_ATTEMPTS
 from support.index_server import (
     HTML_TYPE,
@@ -81,16 +87,7 @@ def publish(server: IndexServer, name: str, *versions: str) -> None:
 def run(
     *args: str | os.PathLike[str], env: dict[str, str], cwd: Path
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*PIPFRESH, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=RUN_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_pipfresh(*args, env=env, cwd=cwd)
 
 
 def assert_clean(result: subprocess.CompletedProcess[str], *secrets: str) -> None:
