@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from pipfresh import __version__
 from pipfresh.auth import redact_url
@@ -46,7 +45,6 @@ from pipfresh.select import (
     Release,
     bump_level,
     digest_page,
-    newest_listed,
     newest_release,
     parse_version,
     python_release,
@@ -337,11 +335,8 @@ def _remember(
     cache: Cache, name: str, answers: Sequence[SourceAnswer], status: PackageStatus, now: float
 ) -> None:
     """Store what the next scan needs of each index's answer (a digest of its page)."""
-    keep: set[Version] = set()
-    for text in (status.latest, status.wanted):
-        version = parse_version(text) if text else None
-        if version is not None:
-            keep.add(version)
+    latest = parse_version(status.latest) if status.latest else None
+    wanted = parse_version(status.wanted) if status.wanted else None
     for answer in answers:
         response = answer.response
         if response is None:
@@ -355,13 +350,18 @@ def _remember(
         if response.status == 304:
             cache.refresh(answer.location, name, now=now, cache_control=response.cache_control)
             continue
-        newest = newest_listed(answer.page)
-        page = (
+        if latest is None:
             # Nothing installable: the next scan needs every release to say so again.
-            answer.page
-            if status.latest is None
-            else digest_page(answer.page, keep | ({newest} if newest else set()))
-        )
+            page = answer.page
+        else:
+            # latest and every listed release above it (not installable here, maybe
+            # elsewhere), and wanted; versions are listed from the lower of the two.
+            keep = {v for raw in answer.page.versions or () if (v := parse_version(raw))}
+            keep = {v for v in keep if v >= latest}
+            if wanted is not None:
+                keep.add(wanted)
+            low = latest if wanted is None else min(latest, wanted)
+            page = digest_page(answer.page, keep, listed_from=low)
         cache.store(
             answer.location,
             name,

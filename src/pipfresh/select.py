@@ -347,41 +347,45 @@ def newest_release(page: ProjectPage, policy: Policy, installed: Version | None)
     return select_latest(iter_releases(page), policy, installed)
 
 
-def digest_page(page: ProjectPage, keep: Iterable[Version]) -> ProjectPage:
-    """What the cache keeps of a page: its versions list and the files of ``keep`` only.
+def digest_page(
+    page: ProjectPage, keep: Iterable[Version], *, listed_from: Version | None = None
+) -> ProjectPage:
+    """What the cache keeps of a page: part of its versions list and the files of
+    ``keep`` only.
 
-    Selection from a digest works through the versions list (see
-    :func:`walk_listed`); the releases worth keeping are those a scan just
-    chose (latest, wanted) and the newest of all, so the next scan, for this or another
-    interpreter, usually finds its answer there; when not, it fetches the page. A
-    page without a versions list is kept whole: nothing could be decided from part
+    Selection from a digest works through the versions list (see :func:`walk_listed`):
+    every version from ``listed_from`` (default: the oldest kept) up is listed, so a
+    walk down the list knows each version it passes; a listed version whose files
+    were not kept makes the walk ask the network (IncompletePage), never guess. The
+    releases worth keeping are those a scan just chose (latest, wanted) and the ones
+    above latest that were not installable here, which another interpreter may take.
+    A page without a versions list is kept whole: nothing could be decided from part
     of it.
     """
     keep = set(keep)
     if not page.versions or not page.complete or not keep:
         return page
-    # Every listed version from the oldest kept one up: a walk down the list from the
-    # top then finds each version it passes (a newer release not installable here may
-    # be the answer for another interpreter).
-    floor = min(keep)
+    floor = min(keep) if listed_from is None else min(listed_from, *keep)
     spellings: dict[Version, list[str]] = {}
     for raw in page.versions:
         version = parse_version(raw)
         if version is not None and version >= floor:
             spellings.setdefault(version, []).append(raw)
+    kept = [v for v in spellings if v in keep]
     files: list[IndexFile] = []
-    if len(spellings) <= 4:
-        for version, raws in spellings.items():
-            files += files_of_version(page, version, raws)
+    if len(kept) <= 4:
+        for version in kept:
+            files += files_of_version(page, version, spellings[version])
     else:
-        # A held-back project keeps many releases: one grouping pass beats a substring
-        # scan of the whole page per release.
+        # Many releases above latest (a --target or a cooldown): one grouping pass
+        # beats a substring scan of the whole page per release.
         for release in iter_releases(page):
             if release.version < floor:
                 break
-            files += release.files
-    # Only the kept versions are listed: reading a cached digest parses a handful of
-    # versions, not the thousands a large project has.
+            if release.version in keep:
+                files += release.files
+    # Only versions from the floor up are listed: reading a cached digest parses a
+    # handful of versions, not the thousands a large project has.
     listed = tuple(raw for raws in spellings.values() for raw in raws)
     return ProjectPage(page.name, tuple(files), listed, complete=False)
 
@@ -432,6 +436,11 @@ def _stay(page: ProjectPage, policy: Policy, installed: Version) -> Release:
     (so its upload time is known), else a release with no files."""
     spellings = [raw for raw in page.versions or () if parse_version(raw) == installed]
     release = Release(installed, files_of_version(page, installed, spellings))
+    if not page.complete:
+        floor = min((v for raw in page.versions or () if (v := parse_version(raw))), default=None)
+        if floor is None or installed < floor or (spellings and not release.files):
+            # The digest does not say whether the installed release is a candidate.
+            raise IncompletePage(page.name)
     if any(file_installable(f, policy) for f in release.files) and old_enough(
         release, policy.not_after
     ):

@@ -219,20 +219,29 @@ CAPS: list[tuple[str, ...]] = [(), ("<2",), (">=1.0,<1.1",), ("<1",)]
 # --------------------------------------------------------------------------------------
 
 
-def test_digest_keeps_every_listed_version_from_the_oldest_kept_up() -> None:
+def test_digest_lists_every_version_from_the_floor_but_keeps_only_kept_files() -> None:
     full = PAGES["plain"]
     digest = digest_page(full, {Version("1.1")})
     assert digest.complete is False
+    # 2.0 is listed, so a walk from the top knows it passes it (and asks the network)
     assert digest.versions == ("1.1", "2.0")
-    assert sorted(f.filename for f in digest.files) == [
+    assert [f.filename for f in digest.files] == ["demo-1.1-py3-none-any.whl"]
+    both = digest_page(full, {Version("1.1"), Version("2.0")})
+    assert sorted(f.filename for f in both.files) == [
         "demo-1.1-py3-none-any.whl",
         "demo-2.0-py3-none-any.whl",
     ]
 
 
+def test_digest_can_list_from_below_its_kept_versions() -> None:
+    digest = digest_page(PAGES["plain"], {Version("2.0")}, listed_from=Version("1.1"))
+    assert digest.versions == ("1.1", "2.0")
+    assert [f.filename for f in digest.files] == ["demo-2.0-py3-none-any.whl"]
+
+
 def test_digest_keeps_all_files_of_a_kept_version_yanked_ones_too() -> None:
     full = PAGES["yanked"]
-    digest = digest_page(full, {Version("1.1")})
+    digest = digest_page(full, {Version("1.1"), Version("2.0")})
     assert sorted(f.filename for f in digest.files) == [
         "demo-1.1-py3-none-any.whl",
         "demo-1.1.tar.gz",
@@ -243,7 +252,8 @@ def test_digest_keeps_all_files_of_a_kept_version_yanked_ones_too() -> None:
 
 
 def test_digest_keeps_every_spelling_of_a_version() -> None:
-    digest = digest_page(PAGES["spellings"], {Version("1.0")})
+    kept = {Version("1.0"), Version("1.0.post1"), Version("2.0")}
+    digest = digest_page(PAGES["spellings"], kept)
     assert set(digest.versions or ()) == {"1.0", "1.0.0", "1.0.post1", "2.0"}
     assert {f.filename for f in digest.files} == {f.filename for f in PAGES["spellings"].files}
 
@@ -296,7 +306,7 @@ def test_digest_survives_the_cache_round_trip(tmp_path: Path) -> None:
 
 
 def test_walk_on_a_digest_decides_when_a_kept_version_is_installable() -> None:
-    digest = digest_page(PAGES["plain"], {Version("1.1")})
+    digest = digest_page(PAGES["plain"], {Version("1.1"), Version("2.0")})
     decided, release = walk_listed(digest, policy(), Version("1.0"))
     assert decided
     assert release is not None
@@ -319,7 +329,7 @@ def test_walk_on_a_digest_has_no_step_limit() -> None:
     # five uninstallable versions above the answer: a full page gives up after three
     files = [wheel(f"2.{i}", WIN38) for i in range(5)] + [wheel("1.0")]
     full = page(*files)
-    digest = digest_page(full, {Version("1.0")})
+    digest = digest_page(full, {Version("1.0"), *(Version(f"2.{i}") for i in range(5))})
     assert walk_listed(full, policy(), None) == (False, None)
     decided, release = walk_listed(digest, policy(), None)
     assert decided

@@ -9,6 +9,7 @@ faster than httpx. Its exceptions are translated here into pipfresh errors.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import random
 import ssl
@@ -321,7 +322,10 @@ class IndexClient:
                 if response is None:
                     return SourceAnswer(index_url, None, None)
         self._bytes[name] = self._bytes.get(name, 0) + len(response.body)
-        return SourceAnswer(index_url, self._parse(response, page_url, name), response)
+        page = self._parse(response, page_url, name)
+        # The body (up to several MB) is not needed past parsing: drop it now rather
+        # than when the project's whole answer is done, which bounds peak memory.
+        return SourceAnswer(index_url, page, dataclasses.replace(response, body=b""))
 
     async def _fetch_find_links(self, location: str, name: str) -> ProjectPage | None:
         if "://" not in location:
