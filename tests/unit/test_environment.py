@@ -18,15 +18,10 @@ from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name
 
 from pipfresh import _target_script
-from pipfresh.environment import (
-    TagFacts,
-    find_interpreter,
-    linux_archs,
-    linux_platforms,
-    read_installed,
-    supported_tags,
-)
+from pipfresh.environment import find_interpreter
 from pipfresh.errors import TargetError
+from pipfresh.installed import read_installed
+from pipfresh.tags import TagFacts, linux_archs, linux_platforms, supported_tags
 
 # ---------------------------------------------------------------------------
 # Wheel tags
