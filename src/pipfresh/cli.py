@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pipfresh import __version__
+
+if TYPE_CHECKING:
+    from pipfresh.settings import UpgradeConfig
 
 
 class ExitCode(enum.IntEnum):
@@ -21,11 +25,12 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad arguments, settings or target environment
     UNCHECKED = 3  # some projects could not be checked
     ROLLED_BACK = 4  # an update failed and was rolled back
+    NOT_RESTORED = 5  # an update failed and the previous versions could not all be restored
     INTERRUPTED = 130
     INTERNAL = 70  # a bug in pipfresh
 
 
-COMMANDS = ("outdated", "cache")
+COMMANDS = ("outdated", "update", "cache")
 CACHE_ACTIONS = ("info", "clear")
 FORMATS = ("table", "json", "jsonl", "freeze")
 
@@ -70,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find outdated packages in a Python environment, fast.",
         epilog=(
             "Exit status: 0 ok; 1 outdated packages found (with --exit-code); 2 usage error; "
-            "3 some projects could not be checked. Index settings default to pip's "
+            "3 some projects could not be checked, or an update stopped before changing "
+            "anything; 4 an update failed and was rolled back; 5 it could not be rolled back. "
+            "Index settings default to pip's "
             "configuration (config files and PIP_* variables)."
         ),
     )
@@ -78,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "names",
         nargs="*",
-        metavar="[outdated] NAME",
-        help="only check these packages (the command word 'outdated' is optional)",
+        metavar="[outdated|update] NAME",
+        help="only check (or update) these packages (the command word 'outdated' is optional)",
     )
     target = parser.add_argument_group("target environment")
     target.add_argument(
@@ -136,6 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=_whole,
         help="most requests in flight (env PIPFRESH_CONCURRENCY; default 16)",
     )
+    upd = parser.add_argument_group("update (pipfresh update [NAME ...])")
+    upd.add_argument(
+        "--latest",
+        action="store_true",
+        help="move to the latest versions, not the wanted ones (conflicts are dropped)",
+    )
+    upd.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    upd.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    upd.add_argument(
+        "--installer",
+        choices=("auto", "uv", "pip"),
+        default="auto",
+        help="auto (default): uv when on PATH, else pip",
+    )
+    upd.add_argument(
+        "--break-system-packages",
+        action="store_true",
+        help="allow changing an externally managed (PEP 668) environment",
+    )
     cache = parser.add_argument_group("cache (also: pipfresh cache info | clear)")
     cache.add_argument("--cache-dir", metavar="PATH", help="cache folder (env PIPFRESH_CACHE_DIR)")
     cache.add_argument(
@@ -191,12 +217,28 @@ def _main(argv: list[str]) -> int:
     args.command = "outdated"
     if args.names and args.names[0] in COMMANDS:
         args.command = args.names.pop(0)
-    from pipfresh.errors import PipfreshError
+    from pipfresh.errors import PipfreshError, RollbackFailed, RolledBack, UpdateAborted
 
     try:
+        if args.command != "update":
+            _refuse_update_options(args)
         if args.command == "cache":
             return _cache_command(args)
+        if args.command == "update":
+            return _update(args)
         return _run(args)
+    except (UpdateAborted, RolledBack, RollbackFailed) as exc:
+        from pipfresh.auth import redact_text
+
+        output = getattr(exc, "output", "")
+        if output and not args.verbose:
+            sys.stderr.write(output if output.endswith("\n") else output + "\n")
+        sys.stderr.write(f"pipfresh: error: {redact_text(str(exc), ())}\n")
+        if isinstance(exc, RolledBack):
+            return ExitCode.ROLLED_BACK
+        if isinstance(exc, RollbackFailed):
+            return ExitCode.NOT_RESTORED
+        return ExitCode.UNCHECKED
     except PipfreshError as exc:
         from pipfresh.auth import redact_text
 
@@ -214,15 +256,28 @@ def _main(argv: list[str]) -> int:
         return ExitCode.INTERNAL
 
 
-def _run(args: argparse.Namespace) -> int:
-    from pipfresh.auth import redact_text
-    from pipfresh.models import PackageStatus, ProjectError
-    from pipfresh.scan import prepare, run
-    from pipfresh.settings import UpgradeConfig
-    from pipfresh.ui import serialize
-    from pipfresh.ui.progress import ProgressLine
+def _refuse_update_options(args: argparse.Namespace) -> None:
+    from pipfresh.errors import UsageError
 
-    config = UpgradeConfig(
+    given = [
+        flag
+        for flag, on in (
+            ("--latest", args.latest),
+            ("-y", args.yes),
+            ("--dry-run", args.dry_run),
+            ("--installer", args.installer != "auto"),
+            ("--break-system-packages", args.break_system_packages),
+        )
+        if on
+    ]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only for 'pipfresh update'")
+
+
+def _config(args: argparse.Namespace) -> UpgradeConfig:
+    from pipfresh.settings import UpgradeConfig
+
+    return UpgradeConfig(
         concurrency=args.concurrency,
         verbose=args.verbose,
         pre=args.pre,
@@ -244,6 +299,16 @@ def _run(args: argparse.Namespace) -> int:
         offline=args.offline,
         no_cache=args.no_cache,
     )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipfresh.auth import redact_text
+    from pipfresh.models import PackageStatus, ProjectError
+    from pipfresh.scan import prepare, run
+    from pipfresh.ui import serialize
+    from pipfresh.ui.progress import ProgressLine
+
+    config = _config(args)
     scan = prepare(args.python, config, names=args.names)
     if args.verbose:
         _log_setup(scan)
@@ -346,3 +411,104 @@ def _log_setup(scan: object) -> None:
         lines.append("excluded: " + ", ".join(scan.excluded))
     for line in lines:
         sys.stderr.write(f"pipfresh: {line}\n")
+
+
+def _update(args: argparse.Namespace) -> int:
+    """``pipfresh update``: scan, plan, confirm, then carry the plan out."""
+    import json
+    import time
+
+    from pipfresh.cache import default_cache_dir
+    from pipfresh.errors import UsageError
+    from pipfresh.install import choose_installer
+    from pipfresh.plan import plan_document, plan_lines
+    from pipfresh.scan import prepare, run
+    from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
+    from pipfresh.update import environment_lock, execute, outcome_document, plan_update
+
+    if args.format not in ("table", "json"):
+        raise UsageError("pipfresh update: --format must be table or json")
+    interactive = sys.stdin.isatty()
+    if not (args.dry_run or args.yes or interactive):
+        raise UsageError(
+            "pipfresh update needs a confirmation: pass -y to update without asking, "
+            "or --dry-run to see the plan"
+        )
+    config = _config(args)
+    scan = prepare(args.python, config, names=args.names)
+    target = scan.target
+    if target.externally_managed and not args.break_system_packages and not args.dry_run:
+        raise UsageError(
+            f"{target.prefix} is externally managed (PEP 668): use a virtual environment, "
+            "or pass --break-system-packages"
+        )
+    installer = choose_installer(args.installer)
+    out = sys.stdout
+    err = sys.stderr
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir(os.environ)
+    with contextlib.ExitStack() as stack:
+        if not args.dry_run:
+            stack.enter_context(environment_lock(root, target))
+        report = run(scan)
+        for warning in scan.warnings:
+            err.write(f"pipfresh: warning: {warning}\n")
+        for error in report.errors:
+            err.write(f"pipfresh: warning: could not check {error.name}: {error.reason}\n")
+        planned = plan_update(scan, report, latest=args.latest)
+        plan = planned.plan
+        document: dict[str, object] = {
+            "version": SCHEMA_VERSION,
+            "environment": environment_dict(target),
+            "installer": installer.name,
+            "dry_run": bool(args.dry_run),
+            "plan": plan_document(plan),
+        }
+        if args.format == "table":
+            out.write(f"Update plan for {target.prefix} (installer: {installer.name})\n")
+            out.write("\n".join(plan_lines(plan)) + "\n")
+            out.flush()
+        if args.dry_run or plan.empty:
+            if args.format == "json":
+                out.write(json.dumps(document, indent=2) + "\n")
+            return ExitCode.OK
+        if not args.yes:
+            if args.format == "json":
+                err.write("\n".join(plan_lines(plan)) + "\n")
+            err.write("Proceed? [y/N] ")
+            err.flush()
+            answer = sys.stdin.readline().strip().lower()
+            if answer not in ("y", "yes"):
+                err.write("pipfresh: nothing was changed\n")
+                return ExitCode.OK
+
+        def on_output(line: str) -> None:
+            if args.verbose:
+                err.write(line)
+
+        started = time.perf_counter()
+
+        def on_stage(name: str) -> None:
+            if args.verbose:
+                err.write(f"pipfresh: {name} ({time.perf_counter() - started:.2f} s)\n")
+
+        outcome = execute(
+            scan,
+            planned,
+            installer,
+            break_system_packages=args.break_system_packages,
+            on_output=on_output,
+            on_stage=on_stage,
+        )
+    timings = {"scan": report.summary.seconds, **outcome.timings}
+    if args.format == "json":
+        document["result"] = {**outcome_document(outcome), "timings": timings}
+        out.write(json.dumps(document, indent=2) + "\n")
+    else:
+        out.write("\n")
+        width = max(len(r.name) for r in outcome.results)
+        for result in outcome.results:
+            moved = f"{result.before} -> {result.after}"
+            out.write(f"{result.name:<{width}}  {moved}  {result.status}\n")
+        shown = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+        out.write(f"{len(outcome.results)} updated with {outcome.installer} ({shown})\n")
+    return ExitCode.OK

@@ -8,11 +8,16 @@ and never reach the user::
     ├── UsageError            bad command-line or configuration input (exit 2)
     ├── TargetError           the target interpreter cannot be found or inspected
     ├── ConfigError           a pip or pipfresh configuration file cannot be used
+    ├── UpdateError           ``update`` could not be completed
+    │   ├── UpdateAborted     stopped before the environment was touched (exit 3)
+    │   ├── RolledBack        failed, and the previous versions were restored (exit 4)
+    │   └── RollbackFailed    failed, and the previous versions could not all be restored
     └── IndexError_           one project could not be answered by the index(es)
         ├── NotFound          no index knows the project
         ├── HTTPStatusError   an index answered with an HTTP error status
         ├── NetworkError      connection refused/reset, TLS failure, timeout
-        └── MalformedPage     the index answered something that is not an index page
+        ├── MalformedPage     the index answered something that is not an index page
+        └── HashMismatch      a downloaded file does not match the index's sha256
 
 Per-project errors (``IndexError_`` and subclasses) are collected in the report;
 the others end the run with a one-line message.
@@ -79,3 +84,39 @@ class NetworkError(IndexError_):
 
 class MalformedPage(IndexError_):
     """The index answered with something that is not a usable project page."""
+
+
+class HashMismatch(IndexError_):
+    """A downloaded file's sha256 is not the one the index lists for it."""
+
+    def __init__(
+        self, message: str, *, project: str, url: str | None, expected: str, actual: str
+    ) -> None:
+        super().__init__(message, project=project, url=url)
+        self.expected = expected
+        self.actual = actual
+
+
+class UpdateError(PipfreshError):
+    """``pipfresh update`` could not be completed."""
+
+
+class UpdateAborted(UpdateError):
+    """The update stopped before the environment was touched (a download failed, a
+    hash did not match, ...)."""
+
+
+class RolledBack(UpdateError):
+    """The update failed or was interrupted; the previous versions were restored."""
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output  # the installer's output, when it failed
+
+
+class RollbackFailed(UpdateError):
+    """The update failed and the previous versions could not all be restored."""
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output

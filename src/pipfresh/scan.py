@@ -374,6 +374,27 @@ def _remember(
         )
 
 
+def answer_locally(
+    scan: ScanInput, policy: Policy, now: float
+) -> tuple[list[Result], list[InstalledDist]]:
+    """(results the cache and local sources give, distributions left for the network).
+
+    Editable and direct-URL installs are answered here too: never from an index.
+    """
+    results: list[Result] = []
+    todo: list[InstalledDist] = []
+    for dist in scan.dists:
+        if dist.kind != "index":
+            results.append(_unchecked(dist))
+            continue
+        answer = answer_from_cache(scan, dist, policy, now)
+        if answer is None:
+            todo.append(dist)
+        else:
+            results.append(answer)
+    return results, todo
+
+
 async def iter_results(
     scan: ScanInput, *, on_request: Callable[[str], None] | None = None
 ) -> AsyncIterator[Result]:
@@ -381,16 +402,9 @@ async def iter_results(
     sources answer, then the others as the indexes answer them."""
     policy = policy_for(scan.target, scan.pre, scan.target_level, scan.not_after)
     now = time.time()
-    todo: list[InstalledDist] = []
-    for dist in scan.dists:
-        if dist.kind != "index":
-            yield _unchecked(dist)
-            continue
-        answer = answer_from_cache(scan, dist, policy, now)
-        if answer is None:
-            todo.append(dist)
-        else:
-            yield answer
+    local, todo = answer_locally(scan, policy, now)
+    for result in local:
+        yield result
     if todo:
         async for result in _network_results(scan, todo, policy, now, on_request):
             yield result
@@ -503,16 +517,9 @@ def run(scan: ScanInput, on_result: Callable[[Result], None] | None = None) -> R
 
     policy = policy_for(scan.target, scan.pre, scan.target_level, scan.not_after)
     now = time.time()
-    todo: list[InstalledDist] = []
-    for dist in scan.dists:
-        if dist.kind != "index":
-            emit(_unchecked(dist))
-            continue
-        answer = answer_from_cache(scan, dist, policy, now)
-        if answer is None:
-            todo.append(dist)
-        else:
-            emit(answer)
+    local, todo = answer_locally(scan, policy, now)
+    for result in local:
+        emit(result)
     if todo:
         import asyncio
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import hashlib
 import random
 import ssl
 import time
@@ -28,6 +29,7 @@ from pipfresh.auth import credentials_for, redact_url, split_auth
 from pipfresh.cache import CacheCorrupt
 from pipfresh.errors import (
     ConfigError,
+    HashMismatch,
     HTTPStatusError,
     IndexError_,
     MalformedPage,
@@ -290,6 +292,37 @@ class IndexClient:
             raise NotFound(f"not found on any index ({where or 'none configured'})", project=name)
         self.stats[name] = FetchStats(self._bytes.pop(name, 0), time.perf_counter() - started)
         return merge_pages(name, pages), answers
+
+    async def download(self, url: str, *, project: str, sha256: str | None) -> bytes:
+        """The file at ``url``, with the same retries and adaptive bound as pages.
+
+        When ``sha256`` is given the body must hash to it, else :class:`HashMismatch`
+        is raised; a 404/410 raises :class:`NotFound`.
+        """
+        shown = redact_url(url)
+        if url.startswith("file:"):
+            try:
+                with open(url2pathname(urlsplit(url).path), "rb") as handle:
+                    body = handle.read()
+            except OSError as exc:
+                raise NotFound(f"cannot read {shown}: {exc.strerror}", project=project) from exc
+        else:
+            response = await self._get(url, project)
+            if response is None:
+                raise NotFound(f"not found: {shown}", project=project, url=shown)
+            body = response.body
+        if sha256 is not None:
+            actual = hashlib.sha256(body).hexdigest()
+            if actual != sha256.lower():
+                raise HashMismatch(
+                    f"hash mismatch for {shown}: the index says sha256 {sha256}, "
+                    f"the file has {actual}",
+                    project=project,
+                    url=shown,
+                    expected=sha256,
+                    actual=actual,
+                )
+        return body
 
     async def _fetch_index(
         self, index_url: str, name: str, entry: CacheEntry | None

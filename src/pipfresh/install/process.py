@@ -1,0 +1,97 @@
+"""Running an installer: the one place pipfresh starts pip or uv.
+
+The installer runs in its own session, so a Ctrl-C at the terminal reaches pipfresh
+only; pipfresh then stops the installer itself (and waits for it) before it restores
+the environment, instead of racing an installer that is still writing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+#: Variables of the installers' own configuration, never passed on: pipfresh tells
+#: them everything they need on the command line.
+_STRIPPED_PREFIXES = ("PIP_", "UV_")
+_STRIPPED = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX"})
+#: How long an installer gets to stop after SIGTERM before it is killed.
+STOP_GRACE = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class InstallResult:
+    command: tuple[str, ...]
+    returncode: int
+    output: str  # stdout and stderr, interleaved
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def installer_environ(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``base`` without pip's, uv's and Python's path overrides, plus ``extra``."""
+    env = {
+        k: v for k, v in base.items() if not k.startswith(_STRIPPED_PREFIXES) and k not in _STRIPPED
+    }
+    env.update(extra)
+    return env
+
+
+def run_command(
+    command: Sequence[str],
+    environ: Mapping[str, str],
+    on_output: Callable[[str], None] | None = None,
+) -> InstallResult:
+    """Run ``command`` to its end, handing each output line to ``on_output``.
+
+    Any exception while waiting (KeyboardInterrupt included) stops the installer
+    (SIGTERM, then SIGKILL after :data:`STOP_GRACE` seconds) and is re-raised once it
+    has exited.
+    """
+    started = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=dict(environ),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        message = f"cannot run {command[0]}: {exc.strerror or exc}\n"
+        return InstallResult(tuple(command), 127, message, time.perf_counter() - started)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            lines.append(line)
+            if on_output is not None:
+                on_output(line)
+        returncode = proc.wait()
+    except BaseException:
+        _stop(proc)
+        raise
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return InstallResult(tuple(command), returncode, "".join(lines), time.perf_counter() - started)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+__all__ = ["InstallResult", "installer_environ", "run_command"]

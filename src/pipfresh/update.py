@@ -1,0 +1,469 @@
+"""The update use case: plan ► download (hash-checked) ► one install ► verify ► roll back.
+
+Behind ``pipfresh update``. It never prints: progress and installer output go to
+the callbacks the caller passes, results come back as values.
+
+* :func:`plan_update` turns a scan's report into a :class:`~pipfresh.plan.Plan`,
+  fetching each target's page and metadata concurrently (PEP 658 ``.metadata`` when
+  the index serves it, else the wheel itself, kept for the install).
+* :func:`execute` downloads every planned wheel *and* the wheel of every installed
+  version that will change, checks each against the index's sha256, and only then
+  runs the installer once, offline, with exactly those files. It verifies the
+  result; on any failure or interrupt it reinstalls the previous wheels and checks
+  that every distribution is back at its previous version.
+* :func:`environment_lock` keeps two updates of one environment apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import signal
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.parser import HeaderParser
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from pipfresh import __version__
+from pipfresh.errors import (
+    HashMismatch,
+    IndexError_,
+    RollbackFailed,
+    RolledBack,
+    UpdateAborted,
+    UsageError,
+)
+from pipfresh.install import Installer
+from pipfresh.installed import read_installed
+from pipfresh.models import IndexFile, InstalledDist, ProjectPage, Report, TargetEnv
+from pipfresh.plan import (
+    Candidate,
+    Change,
+    Dropped,
+    Plan,
+    ProblemKey,
+    Target,
+    choose_targets,
+    make_plan,
+    problem_key,
+    rank_wheels,
+)
+from pipfresh.requirements import analyse
+from pipfresh.scan import ScanInput, policy_for
+from pipfresh.select import iter_releases, parse_version
+
+if TYPE_CHECKING:
+    from pipfresh.index.client import IndexClient
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A plan, with the wheel bytes already fetched while planning (reused later)."""
+
+    plan: Plan
+    fetched: Mapping[str, bytes] = field(default_factory=dict)  # url -> body (hash-checked)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    name: str
+    before: str
+    after: str
+    status: str  # "updated"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A completed update."""
+
+    results: tuple[ChangeResult, ...]
+    installer: str
+    timings: Mapping[str, float]
+
+
+# ----- lock --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def environment_lock(cache_root: Path, target: TargetEnv) -> Iterator[Path]:
+    """Hold ``<cache_root>/locks/<hash of the target's prefix>.lock`` for the block;
+    raise :class:`UsageError` at once when another update holds it."""
+    import fcntl
+
+    folder = cache_root / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(str(Path(target.prefix).resolve()).encode()).hexdigest()[:24]
+    path = folder / f"{digest}.lock"
+    fd = open(path, "a+b")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(fd.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another pipfresh update is running on {target.prefix} (lock {path})"
+            ) from None
+        try:
+            yield path
+        finally:
+            fcntl.flock(fd.fileno(), fcntl.LOCK_UN)
+    finally:
+        fd.close()
+
+
+# ----- plan --------------------------------------------------------------------------
+
+
+def plan_update(scan: ScanInput, report: Report, *, latest: bool = False) -> Planned:
+    """The plan for the outdated packages of ``report`` (the scan of ``scan``)."""
+    started = time.perf_counter()
+    targets, dropped = choose_targets(report.packages, latest=latest)
+    if not targets:
+        return Planned(Plan((), tuple(dropped)), {}, time.perf_counter() - started)
+    candidates, fetched = asyncio.run(_gather(scan, targets))
+    # Everything installed counts for consistency, not only the packages being checked.
+    dists = read_installed(scan.target.sys_path)
+    plan = make_plan(dists, scan.target.markers, scan.target.python_version, candidates, dropped)
+    return Planned(plan, fetched, time.perf_counter() - started)
+
+
+def _client(scan: ScanInput) -> IndexClient:
+    if scan.preload is not None:
+        scan.preload.join()
+    from pipfresh.index.client import IndexClient
+
+    return IndexClient(
+        scan.index_config,
+        concurrency=scan.concurrency,
+        user_agent=f"pipfresh/{__version__}",
+    )
+
+
+async def _gather(
+    scan: ScanInput, targets: Sequence[Target]
+) -> tuple[list[Candidate], dict[str, bytes]]:
+    policy = policy_for(scan.target, scan.pre)
+    fetched: dict[str, bytes] = {}
+    async with _client(scan) as client:
+
+        async def one(target: Target) -> Candidate:
+            try:
+                page, _ = await client.fetch(target.canonical_name, conditional=False)
+            except IndexError_ as exc:
+                return Candidate(target, None, None, error=exc.message)
+            wheel = rank_wheels(_files(page, target.after), policy, scan.target.tags)
+            restore = rank_wheels(
+                _files(page, target.before), policy, scan.target.tags, installed=True
+            )
+            if wheel is None or restore is None:
+                return Candidate(target, wheel, restore)
+            try:
+                metadata = await _metadata(client, target, wheel, fetched)
+            except HashMismatch:
+                raise
+            except IndexError_ as exc:
+                return Candidate(target, wheel, restore, error=exc.message)
+            except (zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
+                reason = f"cannot read the metadata of {wheel.filename}: {exc}"
+                return Candidate(target, wheel, restore, error=reason)
+            headers = HeaderParser().parsestr(metadata)
+            requires = tuple(headers.get_all("Requires-Dist") or ())
+            return Candidate(
+                target, wheel, restore, requires, headers.get("Requires-Python") or None
+            )
+
+        results = await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
+    candidates: list[Candidate] = []
+    for result in results:
+        if isinstance(result, HashMismatch):
+            raise UpdateAborted(f"{result.message}; nothing was changed")
+        if isinstance(result, BaseException):
+            raise result
+        candidates.append(result)
+    return candidates, fetched
+
+
+def _files(page: ProjectPage, version: str) -> tuple[IndexFile, ...]:
+    wanted = parse_version(version)
+    for release in iter_releases(page):
+        if release.version == wanted:
+            return release.files
+    return ()
+
+
+async def _metadata(
+    client: IndexClient, target: Target, wheel: IndexFile, fetched: dict[str, bytes]
+) -> str:
+    """The target wheel's METADATA: PEP 658 when served, else read from the wheel."""
+    if wheel.has_metadata:
+        declared = wheel.core_metadata or wheel.dist_info_metadata
+        digest = declared.get("sha256") if isinstance(declared, dict) else None
+        with contextlib.suppress(IndexError_):
+            body = await client.download(
+                wheel.url + ".metadata", project=target.canonical_name, sha256=digest
+            )
+            return body.decode("utf-8")
+    body = await client.download(wheel.url, project=target.canonical_name, sha256=wheel.sha256)
+    fetched[wheel.url] = body
+    return metadata_from_wheel(body)
+
+
+def metadata_from_wheel(body: bytes) -> str:
+    """The ``*.dist-info/METADATA`` of a wheel (raises KeyError when there is none)."""
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        names = [
+            n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+        ]
+        if len(names) != 1:
+            raise KeyError("no single .dist-info/METADATA")
+        return archive.read(names[0]).decode("utf-8")
+
+
+# ----- execute -----------------------------------------------------------------------
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """No interrupt may stop a rollback halfway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def execute(
+    scan: ScanInput,
+    planned: Planned,
+    installer: Installer,
+    *,
+    break_system_packages: bool = False,
+    on_output: Callable[[str], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    workdir: Path | None = None,
+) -> Outcome:
+    """Carry out ``planned``; see the module docstring.
+
+    Raises :class:`UpdateAborted` when the environment was not touched,
+    :class:`RolledBack` when it was and has been restored, :class:`RollbackFailed`
+    when it could not be; KeyboardInterrupt during the downloads propagates (nothing
+    was changed).
+    """
+    plan = planned.plan
+    timings: dict[str, float] = {"plan": round(planned.seconds, 3)}
+    target = scan.target
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pipfresh-")))
+        stage(on_stage, "download")
+        started = time.perf_counter()
+        new_files, old_files = asyncio.run(_download_all(scan, plan, planned.fetched, workdir))
+        timings["download"] = round(time.perf_counter() - started, 3)
+        before = _snapshot(read_installed(target.sys_path))
+        baseline = _problem_keys(read_installed(target.sys_path), target.markers)
+        output = ""
+        failure: str | None = None
+        with _sigterm_as_interrupt():
+            try:
+                stage(on_stage, "install")
+                started = time.perf_counter()
+                result = installer.run(
+                    target.python,
+                    new_files,
+                    break_system_packages=break_system_packages,
+                    on_output=on_output,
+                )
+                timings["install"] = round(time.perf_counter() - started, 3)
+                output = result.output
+                if not result.ok:
+                    failure = f"{installer.name} exited with status {result.returncode}"
+                else:
+                    stage(on_stage, "verify")
+                    started = time.perf_counter()
+                    failure = verify(target, plan.changes, baseline)
+                    timings["verify"] = round(time.perf_counter() - started, 3)
+            except KeyboardInterrupt as exc:
+                failure = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        if failure is None:
+            results = tuple(
+                ChangeResult(c.name, c.before, c.after, "updated") for c in plan.changes
+            )
+            return Outcome(results, installer.name, timings)
+        stage(on_stage, "rollback")
+        with _signals_ignored():
+            _rollback(
+                target,
+                installer,
+                old_files,
+                before,
+                failure=failure,
+                output=output,
+                break_system_packages=break_system_packages,
+                on_output=on_output,
+            )
+        raise RolledBack(
+            f"update failed ({failure}); every package was restored to its previous version",
+            output=output,
+        )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def stage(on_stage: Callable[[str], None] | None, name: str) -> None:
+    if on_stage is not None:
+        on_stage(name)
+
+
+async def _download_all(
+    scan: ScanInput, plan: Plan, fetched: Mapping[str, bytes], workdir: Path
+) -> tuple[list[Path], list[Path]]:
+    """Every planned wheel and every restore wheel, hash-checked, written to ``workdir``."""
+    new_dir = workdir / "new"
+    old_dir = workdir / "old"
+    new_dir.mkdir(parents=True, exist_ok=True)
+    old_dir.mkdir(parents=True, exist_ok=True)
+    async with _client(scan) as client:
+
+        async def one(change: Change, file: IndexFile, folder: Path) -> Path:
+            if file.sha256 is None:
+                raise UpdateAborted(
+                    f"the index lists no sha256 for {file.filename}: it cannot be checked; "
+                    "nothing was changed"
+                )
+            body = fetched.get(file.url)
+            if body is None or hashlib.sha256(body).hexdigest() != file.sha256.lower():
+                body = await client.download(
+                    file.url, project=change.canonical_name, sha256=file.sha256
+                )
+            path = folder / file.filename
+            path.write_bytes(body)
+            return path
+
+        jobs = [one(c, c.wheel, new_dir) for c in plan.changes]
+        jobs += [one(c, c.restore, old_dir) for c in plan.changes]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+    paths: list[Path] = []
+    for result in results:
+        if isinstance(result, UpdateAborted):
+            raise result
+        if isinstance(result, IndexError_):
+            raise UpdateAborted(f"{result.message}; nothing was changed")
+        if isinstance(result, BaseException):
+            raise result
+        paths.append(result)
+    half = len(plan.changes)
+    return paths[:half], paths[half:]
+
+
+def _snapshot(dists: Sequence[InstalledDist]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for dist in dists:
+        found.setdefault(dist.canonical_name, dist.version)
+    return found
+
+
+def _problem_keys(dists: Sequence[InstalledDist], markers: Mapping[str, str]) -> set[ProblemKey]:
+    return {problem_key(p) for p in analyse(dists, markers).problems}
+
+
+def verify(target: TargetEnv, changes: Sequence[Change], baseline: set[ProblemKey]) -> str | None:
+    """None when every change is installed and no requirement broke; else why not."""
+    dists = read_installed(target.sys_path)
+    installed = _snapshot(dists)
+    for change in changes:
+        found = installed.get(change.canonical_name)
+        if found is None or parse_version(found) != parse_version(change.after):
+            return f"{change.name} is at {found or 'nothing'} after the install, not {change.after}"
+    for problem in analyse(dists, target.markers).problems:
+        if problem_key(problem) not in baseline:
+            return f"inconsistent after the install: {problem.message}"
+    return None
+
+
+def _rollback(
+    target: TargetEnv,
+    installer: Installer,
+    old_files: Sequence[Path],
+    before: Mapping[str, str],
+    *,
+    failure: str,
+    output: str,
+    break_system_packages: bool,
+    on_output: Callable[[str], None] | None,
+) -> None:
+    result = installer.run(
+        target.python,
+        old_files,
+        reinstall=True,
+        break_system_packages=break_system_packages,
+        on_output=on_output,
+    )
+    after = _snapshot(read_installed(target.sys_path))
+    differ = sorted(
+        f"{name} {before.get(name, '(absent)')} -> {after.get(name, '(absent)')}"
+        for name in set(before) | set(after)
+        if before.get(name) != after.get(name)
+    )
+    if result.ok and not differ:
+        return
+    detail = "; ".join(differ) or f"{installer.name} exited with status {result.returncode}"
+    raise RollbackFailed(
+        f"update failed ({failure}) and the previous versions could not all be restored: {detail}",
+        output=output + result.output,
+    )
+
+
+def outcome_document(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "installer": outcome.installer,
+        "results": [
+            {"name": r.name, "before": r.before, "after": r.after, "status": r.status}
+            for r in outcome.results
+        ],
+        "timings": dict(outcome.timings),
+    }
+
+
+__all__ = [
+    "ChangeResult",
+    "Dropped",
+    "Outcome",
+    "Planned",
+    "environment_lock",
+    "execute",
+    "metadata_from_wheel",
+    "outcome_document",
+    "plan_update",
+    "verify",
+]

@@ -1,0 +1,440 @@
+"""``pipfresh update`` end to end: real venvs, the local index, both installers.
+
+Every run is a ``python -m pipfresh`` subprocess isolated from this machine's pip and
+uv configuration (see ``test_scan_helpers``); every check of the environment is a
+full freeze of the venv read from its metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import stat
+import struct
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration.test_scan_helpers import (
+    PIPFRESH,
+    RUN_TIMEOUT,
+    describe,
+    pipfresh_env,
+    run_pipfresh,
+)
+from support.index_server import IndexServer
+from support.venvs import Venv, VenvFactory, find_uv, freeze, install
+from support.wheels import WheelFactory
+
+INSTALLERS = ["uv", "pip"]
+
+
+@dataclass
+class Scene:
+    server: IndexServer
+    wheels: WheelFactory
+    venv: Venv
+    tmp_path: Path
+    env: dict[str, str]
+
+    def publish(self, name: str, *versions: str, requires: tuple[str, ...] = ()) -> None:
+        for version in versions:
+            self.server.add(self.wheels(name, version, requires=requires))
+
+    def pin(self, *pins: str) -> None:
+        install(self.venv, *pins, index_url=self.server.url, extra_args=["--no-deps"])
+
+    def update(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run_pipfresh(
+            "update",
+            *args,
+            "--python",
+            self.venv.python,
+            "--index-url",
+            self.server.url,
+            env=env or self.env,
+            cwd=self.tmp_path,
+        )
+
+
+@pytest.fixture
+def scene(
+    index_server: IndexServer, wheel_factory: WheelFactory, make_venv: VenvFactory, tmp_path: Path
+) -> Scene:
+    return Scene(index_server, wheel_factory, make_venv("target"), tmp_path, pipfresh_env(tmp_path))
+
+
+def outdated_pair(scene: Scene) -> None:
+    """aaa 1.0 -> 2.0 and bbb 1.0 -> 1.5 (bbb 1.5 needs aaa>=1), both installed old."""
+    scene.publish("aaa", "1.0", "2.0")
+    scene.publish("bbb", "1.0")
+    scene.publish("bbb", "1.5", requires=("aaa>=1",))
+    scene.pin("aaa==1.0", "bbb==1.0")
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.returncode == 0, describe(result)
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def changes(document: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: c["after"] for c in document["plan"]["changes"]}
+
+
+def dropped(document: dict[str, Any]) -> dict[str, str]:
+    return {d["name"]: d["reason"] for d in document["plan"]["dropped"]}
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_update_everything_outdated(scene: Scene, installer: str) -> None:
+    outdated_pair(scene)
+    before = freeze(scene.venv)
+    document = as_json(scene.update("-y", "--installer", installer, "--format", "json"))
+    assert changes(document) == {"aaa": "2.0", "bbb": "1.5"}
+    assert document["installer"] == installer
+    assert freeze(scene.venv) == {**before, **changes(document)}
+    results = document["result"]["results"]
+    assert {(r["name"], r["before"], r["after"], r["status"]) for r in results} == {
+        ("aaa", "1.0", "2.0", "updated"),
+        ("bbb", "1.0", "1.5", "updated"),
+    }
+    assert set(document["result"]["timings"]) >= {"scan", "plan", "download", "install", "verify"}
+
+
+def test_update_table_summary(scene: Scene) -> None:
+    outdated_pair(scene)
+    result = scene.update("-y", "--installer", "uv")
+    assert result.returncode == 0, describe(result)
+    assert "aaa  1.0 -> 2.0  updated" in result.stdout
+    assert "2 updated with uv (" in result.stdout
+    assert freeze(scene.venv)["aaa"] == "2.0"
+
+
+def test_update_one_named_package(scene: Scene) -> None:
+    outdated_pair(scene)
+    document = as_json(scene.update("aaa", "-y", "--installer", "uv", "--format", "json"))
+    assert changes(document) == {"aaa": "2.0"}
+    assert freeze(scene.venv) == {"aaa": "2.0", "bbb": "1.0"}
+
+
+def test_new_dependency_is_dropped_others_proceed(scene: Scene) -> None:
+    outdated_pair(scene)
+    scene.publish("ccc", "1.0")
+    scene.publish("ccc", "2.0", requires=("ddd>=1",))
+    scene.publish("ddd", "1.0")
+    scene.pin("ccc==1.0")
+    document = as_json(scene.update("-y", "--installer", "uv", "--format", "json"))
+    assert changes(document) == {"aaa": "2.0", "bbb": "1.5"}
+    reason = dropped(document)["ccc"]
+    assert "ddd>=1" in reason
+    assert "not installed" in reason
+    assert "no resolver yet" in reason
+    after = freeze(scene.venv)
+    assert after["ccc"] == "1.0"
+    assert "ddd" not in after
+
+
+def test_dependent_change_dropped_with_its_dependency(scene: Scene) -> None:
+    """Dropping one change (ccc needs a new project) invalidates one that relied on it."""
+    scene.publish("ccc", "1.0")
+    scene.publish("ccc", "2.0", requires=("ddd>=1",))
+    scene.publish("ddd", "1.0")
+    scene.publish("eee", "1.0")
+    scene.publish("eee", "2.0", requires=("ccc>=2",))
+    scene.pin("ccc==1.0", "eee==1.0")
+    document = as_json(scene.update("--dry-run", "--format", "json"))
+    assert changes(document) == {}
+    assert "ccc>=2" in dropped(document)["eee"]
+
+
+def test_conflicting_upgrade_stays_at_wanted(scene: Scene) -> None:
+    scene.publish("eee", "1.0", "1.5", "2.0")
+    scene.publish("fff", "1.0", requires=("eee<2",))
+    scene.pin("eee==1.0", "fff==1.0")
+    document = as_json(scene.update("-y", "--installer", "uv", "--format", "json"))
+    assert changes(document) == {"eee": "1.5"}
+    assert freeze(scene.venv) == {"eee": "1.5", "fff": "1.0"}
+
+
+def test_latest_that_breaks_another_package_is_dropped(scene: Scene) -> None:
+    scene.publish("eee", "1.0", "1.5", "2.0")
+    scene.publish("fff", "1.0", requires=("eee<2",))
+    scene.pin("eee==1.0", "fff==1.0")
+    document = as_json(scene.update("--latest", "--dry-run", "--format", "json"))
+    assert changes(document) == {}
+    assert "fff 1.0 requires eee<2" in dropped(document)["eee"]
+
+
+def test_sdist_only_target_is_dropped(scene: Scene) -> None:
+    scene.publish("ggg", "1.0")
+    scene.server.add(scene.wheels.sdist("ggg", "2.0"))
+    scene.pin("ggg==1.0")
+    document = as_json(scene.update("--dry-run", "--format", "json"))
+    assert dropped(document) == {"ggg": "only an sdist: not supported yet"}
+
+
+def test_old_version_not_on_index_is_not_updated(scene: Scene) -> None:
+    scene.publish("hhh", "1.0", "2.0")
+    scene.pin("hhh==1.0")
+    scene.server.remove("hhh-1.0-py3-none-any.whl")
+    document = as_json(scene.update("--dry-run", "--format", "json"))
+    assert dropped(document) == {"hhh": "cannot restore hhh 1.0: not on the index"}
+
+
+def test_metadata_read_from_wheel_without_pep658(
+    wheel_factory: WheelFactory, make_venv: VenvFactory, tmp_path: Path
+) -> None:
+    with IndexServer(pep658=False) as server:
+        scene = Scene(server, wheel_factory, make_venv("t"), tmp_path, pipfresh_env(tmp_path))
+        scene.publish("ccc", "1.0")
+        scene.publish("ccc", "2.0", requires=("ddd>=1",))
+        scene.publish("aaa", "1.0", "2.0")
+        scene.pin("ccc==1.0", "aaa==1.0")
+        document = as_json(scene.update("-y", "--installer", "uv", "--format", "json"))
+        assert changes(document) == {"aaa": "2.0"}
+        assert "ddd>=1" in dropped(document)["ccc"]
+        assert freeze(scene.venv) == {"aaa": "2.0", "ccc": "1.0"}
+
+
+def test_hash_mismatch_aborts_before_any_change(scene: Scene) -> None:
+    scene.publish("aaa", "1.0")
+    scene.server.add(scene.wheels("aaa", "2.0"), hashes={"sha256": "0" * 64})
+    scene.publish("bbb", "1.0", "2.0")
+    scene.pin("aaa==1.0", "bbb==1.0")
+    before = freeze(scene.venv)
+    result = scene.update("-y", "--installer", "uv")
+    assert result.returncode == 3, describe(result)
+    assert "hash mismatch" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert freeze(scene.venv) == before
+
+
+def corrupt_member(wheel: Path, dest: Path, member: str) -> Path:
+    """A copy of ``wheel`` whose ``member`` has damaged compressed data: its metadata
+    still reads (and the index serves its true sha256), but unpacking it fails."""
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo(member)
+    data = bytearray(wheel.read_bytes())
+    name_len, extra_len = struct.unpack(
+        "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+    )
+    start = info.header_offset + 30 + name_len + extra_len
+    for i in range(start, start + info.compress_size):
+        data[i] ^= 0xFF
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / wheel.name
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_installer_failure_is_rolled_back(scene: Scene, installer: str) -> None:
+    scene.publish("aaa", "1.0", "2.0")
+    scene.publish("zzz", "1.0")
+    good = scene.wheels("zzz", "2.0")
+    scene.server.add(corrupt_member(good, scene.tmp_path / "bad", "zzz/__init__.py"))
+    scene.pin("aaa==1.0", "zzz==1.0")
+    before = freeze(scene.venv)
+    result = scene.update("-y", "--installer", installer)
+    assert result.returncode == 4, describe(result)
+    assert "restored to its previous version" in result.stderr.splitlines()[-1]
+    assert freeze(scene.venv) == before
+
+
+def test_refuses_externally_managed_target(tmp_path: Path, index_server: IndexServer) -> None:
+    from pipfresh import _target_script
+
+    facts = {**_target_script.collect(), "in_venv": False, "externally_managed_file": True}
+    (tmp_path / "facts.json").write_text(json.dumps(facts))
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nexec cat "{tmp_path / "facts.json"}"\n')
+    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    result = run_pipfresh(
+        "update",
+        "-y",
+        "--python",
+        python,
+        "--index-url",
+        index_server.url,
+        env=pipfresh_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, describe(result)
+    assert "externally managed (PEP 668)" in result.stderr
+    assert "--break-system-packages" in result.stderr
+    assert index_server.total_requests == 0
+
+
+def lock_path(cache: Path, venv: Venv) -> Path:
+    digest = hashlib.sha256(str(venv.path.resolve()).encode()).hexdigest()[:24]
+    return cache / "locks" / f"{digest}.lock"
+
+
+def test_second_update_is_blocked_by_the_lock(scene: Scene) -> None:
+    outdated_pair(scene)
+    cache = scene.tmp_path / "shared-cache"
+    path = lock_path(cache, scene.venv)
+    path.parent.mkdir(parents=True)
+    before = freeze(scene.venv)
+    with open(path, "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = scene.update("-y", "--cache-dir", str(cache))
+    assert result.returncode == 2, describe(result)
+    assert len(result.stderr.splitlines()) == 1
+    assert "another pipfresh update is running" in result.stderr
+    assert freeze(scene.venv) == before
+    # Released: the same command now runs.
+    assert scene.update("-y", "--cache-dir", str(cache), "--installer", "uv").returncode == 0
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(scene: Scene) -> None:
+    outdated_pair(scene)
+    before = freeze(scene.venv)
+    result = scene.update("--dry-run")
+    assert result.returncode == 0, describe(result)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Update plan for ")
+    assert any(line.split() == ["aaa", "1.0", "->", "2.0"] for line in lines)
+    assert any(line.split() == ["bbb", "1.0", "->", "1.5"] for line in lines)
+    assert freeze(scene.venv) == before
+    document = as_json(scene.update("--dry-run", "--format", "json"))
+    assert document["dry_run"] is True
+    assert "result" not in document
+    assert document["plan"]["changes"][0]["file"] == "aaa-2.0-py3-none-any.whl"
+    assert freeze(scene.venv) == before
+
+
+def test_non_tty_without_yes_refuses(scene: Scene) -> None:
+    outdated_pair(scene)
+    before = freeze(scene.venv)
+    scene.server.reset_stats()
+    result = scene.update()
+    assert result.returncode == 2, describe(result)
+    assert len(result.stderr.splitlines()) == 1
+    assert "pass -y" in result.stderr
+    assert "--dry-run" in result.stderr
+    assert scene.server.total_requests == 0
+    assert freeze(scene.venv) == before
+
+
+def test_update_options_rejected_outside_update(scene: Scene) -> None:
+    result = run_pipfresh(
+        "--dry-run", "--python", scene.venv.python, env=scene.env, cwd=scene.tmp_path
+    )
+    assert result.returncode == 2, describe(result)
+    assert "only for 'pipfresh update'" in result.stderr
+
+
+@pytest.fixture
+def blocking_uv(tmp_path: Path) -> tuple[Path, Path]:
+    """A ``uv`` on PATH that runs the real uv, then (except for the rollback's
+    ``--reinstall`` run) marks that it is done and blocks on a FIFO nobody writes:
+    an installer caught after it changed the environment, before it exited."""
+    real = find_uv()
+    if real is None:
+        pytest.skip("uv is not installed")
+    folder = tmp_path / "fakebin"
+    folder.mkdir()
+    marker = tmp_path / "installed.marker"
+    fifo = tmp_path / "never.fifo"
+    os.mkfifo(fifo)
+    script = folder / "uv"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'"{real}" "$@" || exit $?\n'
+        'case " $* " in *" --reinstall "*) exit 0;; esac\n'
+        f'touch "{marker}"\n'
+        f'read line < "{fifo}"\n'
+    )
+    script.chmod(0o755)
+    return folder, marker
+
+
+def test_sigint_during_install_is_rolled_back(scene: Scene, blocking_uv: tuple[Path, Path]) -> None:
+    folder, marker = blocking_uv
+    outdated_pair(scene)
+    before = freeze(scene.venv)
+    env = {**scene.env, "PATH": f"{folder}{os.pathsep}{scene.env['PATH']}"}
+    proc = subprocess.Popen(
+        [
+            *PIPFRESH,
+            "update",
+            "-y",
+            "--installer",
+            "uv",
+            "--python",
+            str(scene.venv.python),
+            "--index-url",
+            scene.server.url,
+        ],
+        env=env,
+        cwd=scene.tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Bounded polling of the venv's state: the real uv has installed the new versions.
+        for _ in range(int(RUN_TIMEOUT * 20)):
+            if marker.exists() or proc.poll() is not None:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)
+        assert marker.exists(), "the installer never ran"
+        assert freeze(scene.venv) == {"aaa": "2.0", "bbb": "1.5"}  # really half-way
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 4, f"{proc.returncode}\n{stdout}\n{stderr}"
+    assert "interrupted" in stderr
+    assert freeze(scene.venv) == before
+
+
+@pytest.mark.parametrize(("answer", "updated"), [("y", True), ("n", False), ("", False)])
+def test_terminal_confirmation(scene: Scene, answer: str, updated: bool) -> None:
+    outdated_pair(scene)
+    before = freeze(scene.venv)
+    primary, secondary = os.openpty()  # stdin is a terminal: the plan is confirmed
+    try:
+        os.write(primary, f"{answer}\n".encode())
+        result = subprocess.run(
+            [
+                *PIPFRESH,
+                "update",
+                "--installer",
+                "uv",
+                "--python",
+                str(scene.venv.python),
+                "--index-url",
+                scene.server.url,
+            ],
+            env=scene.env,
+            cwd=scene.tmp_path,
+            stdin=secondary,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert result.returncode == 0, describe(result)
+    assert "Proceed? [y/N]" in result.stderr
+    assert "aaa" in result.stdout
+    assert freeze(scene.venv) == ({"aaa": "2.0", "bbb": "1.5"} if updated else before)

@@ -1,0 +1,222 @@
+"""pipfresh.plan: targets, wheel choice and the consistency loop, on hand-made data."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.version import Version
+
+from pipfresh.models import Holder, IndexFile, InstalledDist, PackageStatus
+from pipfresh.plan import (
+    SDIST_ONLY,
+    Candidate,
+    Dropped,
+    Plan,
+    Target,
+    choose_targets,
+    make_plan,
+    plan_document,
+    plan_lines,
+    rank_wheels,
+)
+from pipfresh.select import Policy
+
+MARKERS = {
+    "python_version": "3.11",
+    "python_full_version": "3.11.7",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_machine": "x86_64",
+    "platform_python_implementation": "CPython",
+    "platform_release": "",
+    "platform_version": "",
+    "implementation_version": "3.11.7",
+}
+
+
+def dist(name: str, version: str, *requires: str) -> InstalledDist:
+    return InstalledDist(name, name, version, requires=requires)
+
+
+def wheel(name: str, version: str, tag: str = "py3-none-any", **kw: object) -> IndexFile:
+    filename = f"{name}-{version}-{tag}.whl"
+    return IndexFile(filename, f"http://x/{filename}", hashes={"sha256": "a" * 64}, **kw)  # type: ignore[arg-type]
+
+
+def cand(name: str, before: str, after: str, *requires: str, **kw: object) -> Candidate:
+    fields: dict[str, object] = {
+        "wheel": wheel(name, after),
+        "restore": wheel(name, before),
+        "requires": tuple(requires),
+    }
+    fields.update(kw)
+    return Candidate(Target(name, name, before, after), **fields)  # type: ignore[arg-type]
+
+
+def status(name: str, installed: str, wanted: str, latest: str, *holders: Holder) -> PackageStatus:
+    bump = None if installed == latest else "major"
+    return PackageStatus(name, installed, latest, wanted, bump, None, held_back_by=holders)
+
+
+def planned(plan: Plan) -> dict[str, str]:
+    return {c.name: c.after for c in plan.changes}
+
+
+def reasons(plan: Plan) -> dict[str, str]:
+    return {d.name: d.reason for d in plan.dropped}
+
+
+@pytest.mark.parametrize(
+    ("latest", "expected"),
+    [(False, {"a": "1.5"}), (True, {"a": "2.0"})],
+)
+def test_choose_targets_wanted_or_latest(latest: bool, expected: dict[str, str]) -> None:
+    statuses = [status("a", "1.0", "1.5", "2.0"), status("b", "3.0", "3.0", "3.0")]
+    targets, dropped = choose_targets(statuses, latest=latest)
+    assert {t.name: t.after for t in targets} == expected
+    assert dropped == []
+
+
+def test_choose_targets_held_back_entirely() -> None:
+    holder = Holder("c", "1.0", "a<1.1")
+    targets, dropped = choose_targets([status("a", "1.0", "1.0", "2.0", holder)])
+    assert targets == []
+    assert dropped == [Dropped("a", "1.0", "2.0", "held back by c 1.0 requires a<1.1")]
+
+
+def test_rank_wheels_prefers_the_targets_best_tag() -> None:
+    policy = Policy(Version("3.11.7"), frozenset({"cp311-cp311-linux_x86_64", "py3-none-any"}))
+    files = [wheel("a", "1", "py3-none-any"), wheel("a", "1", "cp311-cp311-linux_x86_64")]
+    ranked = ["cp311-cp311-linux_x86_64", "py3-none-any"]
+    chosen = rank_wheels(files, policy, ranked)
+    assert chosen is not None
+    assert chosen.filename == "a-1-cp311-cp311-linux_x86_64.whl"
+    assert rank_wheels([wheel("a", "1", "cp27-cp27m-win32")], policy, ranked) is None
+
+
+def test_rank_wheels_restore_accepts_yanked() -> None:
+    policy = Policy(Version("3.11.7"), frozenset({"py3-none-any"}))
+    files = [wheel("a", "1", yanked=True)]
+    assert rank_wheels(files, policy, ["py3-none-any"]) is None
+    assert rank_wheels(files, policy, ["py3-none-any"], installed=True) is not None
+
+
+@pytest.mark.parametrize(
+    ("dists", "candidates", "expected", "dropped"),
+    [
+        pytest.param(
+            [dist("a", "1.0"), dist("b", "1.0", "a>=1")],
+            [cand("a", "1.0", "2.0"), cand("b", "1.0", "2.0", "a>=2")],
+            {"a": "2.0", "b": "2.0"},
+            {},
+            id="consistent-together",
+        ),
+        pytest.param(
+            [dist("a", "1.0"), dist("b", "1.0", "a<2")],
+            [cand("a", "1.0", "2.0")],
+            {},
+            {"a": "b 1.0 requires a<2 (no resolver yet)"},
+            id="capped-by-installed",
+        ),
+        pytest.param(
+            [dist("a", "1.0")],
+            [cand("a", "1.0", "2.0", "new>=1")],
+            {},
+            {
+                "a": "a 2.0 needs new>=1, which is not installed "
+                "(no resolver yet: new dependencies are not added)"
+            },
+            id="new-dependency",
+        ),
+        pytest.param(
+            [dist("a", "1.0"), dist("c", "1.0")],
+            [cand("a", "1.0", "2.0", "new>=1"), cand("c", "1.0", "2.0", "a>=2")],
+            {},
+            {"a": "new dependency", "c": "a 1.0 is installed"},
+            id="cascade",
+        ),
+        pytest.param(
+            [dist("a", "1.0")],
+            [cand("a", "1.0", "2.0", "new>=1; python_version < '3'")],
+            {"a": "2.0"},
+            {},
+            id="marker-false-for-target",
+        ),
+        pytest.param(
+            [dist("a", "1.0")],
+            [cand("a", "1.0", "2.0", wheel=None)],
+            {},
+            {"a": SDIST_ONLY},
+            id="sdist-only",
+        ),
+        pytest.param(
+            [dist("a", "1.0")],
+            [cand("a", "1.0", "2.0", restore=None)],
+            {},
+            {"a": "cannot restore a 1.0: not on the index"},
+            id="no-restore",
+        ),
+        pytest.param(
+            [dist("a", "1.0")],
+            [cand("a", "1.0", "2.0", requires_python=">=3.12")],
+            {},
+            {"a": "requires Python >=3.12"},
+            id="requires-python",
+        ),
+        pytest.param(
+            [dist("a", "1.0", "missing")],
+            [cand("a", "1.0", "2.0", "missing")],
+            {"a": "2.0"},
+            {},
+            id="problem-already-there-is-not-blamed",
+        ),
+    ],
+)
+def test_make_plan(
+    dists: list[InstalledDist],
+    candidates: list[Candidate],
+    expected: dict[str, str],
+    dropped: dict[str, str],
+) -> None:
+    plan = make_plan(dists, MARKERS, "3.11.7", candidates)
+    assert planned(plan) == expected
+    got = reasons(plan)
+    assert set(got) == set(dropped)
+    for name, needle in dropped.items():
+        if needle == "new dependency":
+            assert "which is not installed" in got[name]
+        else:
+            assert needle in got[name]
+
+
+def test_plan_renders_the_same_value() -> None:
+    plan = make_plan(
+        [dist("a", "1.0"), dist("b", "1.0")],
+        MARKERS,
+        "3.11.7",
+        [cand("a", "1.0", "2.0"), cand("b", "1.0", "2.0", wheel=None)],
+    )
+    assert plan_lines(plan) == [
+        "Package  Installed     Target",
+        "a        1.0        -> 2.0",
+        "",
+        "Not updated:",
+        f"  b 1.0 -> 2.0: {SDIST_ONLY}",
+    ]
+    document = plan_document(plan)
+    assert document["changes"] == [
+        {
+            "name": "a",
+            "before": "1.0",
+            "after": "2.0",
+            "file": "a-2.0-py3-none-any.whl",
+            "sha256": "a" * 64,
+            "restore_file": "a-1.0-py3-none-any.whl",
+            "restore_sha256": "a" * 64,
+        }
+    ]
+    assert document["dropped"] == [
+        {"name": "b", "before": "1.0", "after": "2.0", "reason": SDIST_ONLY}
+    ]
+    assert plan_lines(Plan((), ())) == ["Nothing to update."]
