@@ -203,11 +203,17 @@ def make_plan(
         if not new:
             break
         removed = False
+        dropped_now: set[str] = set()
         for problem in new:
+            if {canonicalize_name(problem.name), canonicalize_name(problem.project)} & dropped_now:
+                # A change this round already involved may be what causes it: the next
+                # round sees whether the problem is still there, and whose it is.
+                continue
             culprit, reason = _blame(problem, kept)
             if culprit is None or culprit not in kept:
                 continue
             change = kept.pop(culprit)
+            dropped_now.add(culprit)
             dropped_list.append(Dropped(change.name, change.before, change.after, reason))
             removed = True
         if not removed:  # pragma: no cover - every new problem involves a change

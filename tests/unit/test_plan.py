@@ -220,3 +220,21 @@ def test_plan_renders_the_same_value() -> None:
         {"name": "b", "before": "1.0", "after": "2.0", "reason": SDIST_ONLY}
     ]
     assert plan_lines(Plan((), ())) == ["Nothing to update."]
+
+
+def test_a_dropped_change_does_not_take_down_a_target_only_it_conflicted_with() -> None:
+    # fastapi 0.97 caps pydantic<2, so pydantic's wanted is 1.10.27; fastapi's own
+    # latest needs a new dependency (dropped) and pydantic>=2.9. Once fastapi is
+    # dropped, pydantic 1.10.27 is fine beside fastapi 0.97 and must stay planned.
+    dists = [dist("fastapi", "0.97", "pydantic<2"), dist("pydantic", "1.10.9")]
+    plan = make_plan(
+        dists,
+        MARKERS,
+        "3.11.7",
+        [
+            cand("fastapi", "0.97", "0.165", "pydantic>=2.9", "annotated-doc>=0.0.2"),
+            cand("pydantic", "1.10.9", "1.10.27"),
+        ],
+    )
+    assert planned(plan) == {"pydantic": "1.10.27"}
+    assert "annotated-doc" in reasons(plan)["fastapi"]
