@@ -112,7 +112,8 @@ def main() -> int:
         held = sum(1 for p in after if p["held_back_by"])
         check = pip_check(venv)
         print(
-            f"{tool}: {seconds:.1f} s, exit {code}, pip check {check}, {len(after)} outdated ({held} held back); {len(names)} were outdated",
+            f"{tool}: {seconds:.1f} s, exit {code}, pip check {check}, "
+            f"{len(after)} outdated ({held} held back); {len(names)} were outdated",
             flush=True,
         )
         rows.append(f"| {tool} | {seconds:.1f} | {code} | {check} | {len(after)} ({held}) |")
