@@ -507,8 +507,10 @@ def _update(args: argparse.Namespace) -> int:
         out.write("\n")
         width = max(len(r.name) for r in outcome.results)
         for result in outcome.results:
-            moved = f"{result.before} -> {result.after}"
+            moved = f"{result.before or '(new)'} -> {result.after}"
             out.write(f"{result.name:<{width}}  {moved}  {result.status}\n")
         shown = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
-        out.write(f"{len(outcome.results)} updated with {outcome.installer} ({shown})\n")
+        added = sum(1 for r in outcome.results if r.status == "added")
+        counts = f"{len(outcome.results) - added} updated" + (f", {added} added" if added else "")
+        out.write(f"{counts} with {outcome.installer} ({shown})\n")
     return ExitCode.OK

@@ -14,8 +14,12 @@ applied is analysed as ``pip check`` would (:func:`pipfresh.requirements.analyse
 markers evaluated for the target); any problem that the installed set did not
 already have drops the change that causes it, and the check runs again until
 nothing more is dropped (dropping one change can break another that relied on it).
-There is no resolver yet: a change that needs a new distribution, or another
-package to move with it, is dropped with a one-line reason rather than solved.
+A change that needs a new distribution, or another package to move with it, is
+dropped here with a one-line reason naming :data:`NO_RESOLVER`; the caller
+(:mod:`pipfresh.update`) then hands such changes to the resolver
+(:mod:`pipfresh.resolve`), which turns them into co-moved :class:`Change` values and
+:class:`Addition` values when a consistent set exists, and names the conflict when
+none does.
 
 The :class:`Plan` is a frozen value: what ``--dry-run`` prints is what runs.
 """
@@ -85,6 +89,19 @@ class Change:
     wheel: IndexFile
     restore: IndexFile
     requires: tuple[str, ...] = ()
+    reason: str = ""  # why it moves when it was not asked for: "needed by X 2.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Addition:
+    """A distribution the update installs that is not installed now (a new dependency)."""
+
+    name: str
+    canonical_name: str
+    version: str
+    wheel: IndexFile
+    requires: tuple[str, ...] = ()
+    reason: str = ""  # "new dependency of X 2.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +120,11 @@ class Plan:
 
     changes: tuple[Change, ...]
     dropped: tuple[Dropped, ...]
+    additions: tuple[Addition, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.changes
+        return not self.changes and not self.additions
 
 
 def choose_targets(
@@ -281,8 +299,19 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "sha256": c.wheel.sha256,
                 "restore_file": c.restore.filename,
                 "restore_sha256": c.restore.sha256,
+                "reason": c.reason,
             }
             for c in plan.changes
+        ],
+        "additions": [
+            {
+                "name": a.name,
+                "version": a.version,
+                "file": a.wheel.filename,
+                "sha256": a.wheel.sha256,
+                "reason": a.reason,
+            }
+            for a in plan.additions
         ],
         "dropped": [
             {"name": d.name, "before": d.before, "after": d.after, "reason": d.reason}
@@ -294,11 +323,15 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 def plan_lines(plan: Plan) -> list[str]:
     """The plan as plain text lines (the table of ``update`` and ``--dry-run``)."""
     lines: list[str] = []
-    if plan.changes:
-        width = max(len("Package"), *(len(c.name) for c in plan.changes))
-        before = max(len("Installed"), *(len(c.before) for c in plan.changes))
+    if plan.changes or plan.additions:
+        rows = [(c.name, c.before, c.after, c.reason) for c in plan.changes]
+        rows += [(a.name, "(new)", a.version, a.reason) for a in plan.additions]
+        width = max(len("Package"), *(len(r[0]) for r in rows))
+        before = max(len("Installed"), *(len(r[1]) for r in rows))
         lines.append(f"{'Package':<{width}}  {'Installed':<{before}}     Target")
-        lines.extend(f"{c.name:<{width}}  {c.before:<{before}}  -> {c.after}" for c in plan.changes)
+        for name, old, new, why in rows:
+            line = f"{name:<{width}}  {old:<{before}}  -> {new}"
+            lines.append(f"{line}  ({why})" if why else line)
     else:
         lines.append("Nothing to update.")
     if plan.dropped:

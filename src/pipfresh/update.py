@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import io
 import signal
@@ -32,19 +33,24 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from packaging.utils import canonicalize_name
+
 from pipfresh import __version__
 from pipfresh.errors import (
     HashMismatch,
     IndexError_,
+    NotFound,
     RollbackFailed,
     RolledBack,
     UpdateAborted,
     UsageError,
 )
-from pipfresh.install import Installer
+from pipfresh.install import Installer, InstallResult
 from pipfresh.installed import read_installed
 from pipfresh.models import IndexFile, InstalledDist, ProjectPage, Report, TargetEnv
 from pipfresh.plan import (
+    NO_RESOLVER,
+    Addition,
     Candidate,
     Change,
     Dropped,
@@ -58,7 +64,7 @@ from pipfresh.plan import (
 )
 from pipfresh.requirements import analyse
 from pipfresh.scan import ScanInput, policy_for
-from pipfresh.select import iter_releases, parse_version
+from pipfresh.select import Release, iter_releases, parse_version
 
 if TYPE_CHECKING:
     from pipfresh.index.client import IndexClient
@@ -132,7 +138,213 @@ def plan_update(scan: ScanInput, report: Report, *, latest: bool = False) -> Pla
     # Everything installed counts for consistency, not only the packages being checked.
     dists = read_installed(scan.target.sys_path)
     plan = make_plan(dists, scan.target.markers, scan.target.python_version, candidates, dropped)
+    if any(NO_RESOLVER in d.reason for d in plan.dropped):
+        plan = asyncio.run(_resolve_dropped(scan, dists, plan, candidates, fetched))
     return Planned(plan, fetched, time.perf_counter() - started)
+
+
+class _IndexSource:
+    """The resolver's view of the index: pages and metadata through one client, from
+    the resolver's thread onto the event loop that owns the client."""
+
+    def __init__(
+        self,
+        client: IndexClient,
+        loop: asyncio.AbstractEventLoop,
+        fetched: dict[str, bytes],
+        known: Mapping[tuple[str, str], tuple[str, ...]],
+    ) -> None:
+        self.client = client
+        self.loop = loop
+        self.fetched = fetched
+        self.known = dict(known)
+        self.pages: dict[str, list[Release]] = {}
+        self.fetches = 0
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def releases(self, name: str) -> Sequence[Release]:
+        found = self.pages.get(name)
+        if found is None:
+            try:
+                page, _ = self._run(self.client.fetch(name, conditional=False))
+            except NotFound:
+                found = []
+            else:
+                found = list(iter_releases(page))
+            self.pages[name] = found
+        return found
+
+    def metadata(self, name: str, version: str, wheel: IndexFile) -> tuple[str, ...]:
+        known = self.known.get((name, version))
+        if known is not None:
+            return known
+        from pipfresh.resolve import MAX_FETCHES, BudgetExceeded
+
+        if self.fetches >= MAX_FETCHES:
+            raise BudgetExceeded(f"more than {MAX_FETCHES} metadata files needed")
+        self.fetches += 1
+        try:
+            text = self._run(_metadata(self.client, name, wheel, self.fetched))
+        except (zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
+            raise _Unreadable(f"cannot read the metadata of {wheel.filename}: {exc}") from exc
+        requires = tuple(HeaderParser().parsestr(text).get_all("Requires-Dist") or ())
+        self.known[(name, version)] = requires
+        return requires
+
+
+class _Unreadable(Exception):
+    pass
+
+
+async def _resolve_dropped(
+    scan: ScanInput,
+    dists: Sequence[InstalledDist],
+    plan: Plan,
+    candidates: Sequence[Candidate],
+    fetched: dict[str, bytes],
+) -> Plan:
+    """``plan`` with each upgrade dropped for consistency resolved instead, when it can
+    be: one resolution per such target, in turn, on top of what is already accepted
+    (see :mod:`pipfresh.resolve`). A target that cannot be resolved stays dropped,
+    with the conflict as its reason."""
+    from pipfresh.resolve import (
+        BudgetExceeded,
+        Provider,
+        ResolutionImpossible,
+        describe_conflict,
+        resolve,
+    )
+
+    policy = policy_for(scan.target, scan.pre)
+    by_name = {c.target.canonical_name: c for c in candidates}
+    known = {(c.target.canonical_name, c.target.after): c.requires for c in candidates}
+    installed = {d.canonical_name: d for d in dists}
+    async with _client(scan) as client:
+        source = _IndexSource(client, asyncio.get_running_loop(), fetched, known)
+
+        def work() -> Plan:
+            from resolvelib.resolvers import ResolutionTooDeep
+
+            pins = {c.canonical_name: c.after for c in plan.changes}
+            changes = {c.canonical_name: c for c in plan.changes}
+            additions: dict[str, Addition] = {}
+            dropped: list[Dropped] = []
+            memo: dict[Any, Any] = {}
+            for drop in plan.dropped:
+                name = canonicalize_name(drop.name)
+                cand = by_name.get(name)
+                if NO_RESOLVER not in drop.reason or cand is None:
+                    dropped.append(drop)
+                    continue
+                trial = {**pins, name: drop.after}
+                provider = Provider(
+                    dists,
+                    trial,
+                    source=source,
+                    policy=policy,
+                    ranked_tags=scan.target.tags,
+                    markers=scan.target.markers,
+                    memo=memo,
+                )
+                try:
+                    mapping = resolve(provider)
+                    moved, added = _moves(
+                        mapping,
+                        provider,
+                        installed,
+                        source,
+                        policy,
+                        scan.target.tags,
+                        f"{drop.name} {drop.after}",
+                        changes,
+                        additions,
+                        by_name,
+                    )
+                except ResolutionImpossible as exc:
+                    conflict = describe_conflict(exc, provider)
+                    dropped.append(dataclasses.replace(drop, reason=f"conflict: {conflict}"))
+                    continue
+                except (BudgetExceeded, ResolutionTooDeep, _Unreadable, _NoRestore) as exc:
+                    if isinstance(exc, ResolutionTooDeep):
+                        why = f"no solution within {exc.round_count} rounds"
+                    else:
+                        why = str(exc)
+                    reason = drop.reason.replace(NO_RESOLVER, f"resolver gave up: {why}")
+                    dropped.append(dataclasses.replace(drop, reason=reason))
+                    continue
+                except HashMismatch as exc:
+                    raise UpdateAborted(f"{exc.message}; nothing was changed") from exc
+                except IndexError_ as exc:
+                    reason = drop.reason.replace(NO_RESOLVER, f"resolver gave up: {exc.message}")
+                    dropped.append(dataclasses.replace(drop, reason=reason))
+                    continue
+                pins = trial
+                changes, additions = moved, added
+            dropped = [d for d in dropped if canonicalize_name(d.name) not in changes]
+            return Plan(
+                tuple(sorted(changes.values(), key=lambda c: c.canonical_name)),
+                tuple(sorted(dropped, key=lambda d: d.name.lower())),
+                tuple(sorted(additions.values(), key=lambda a: a.canonical_name)),
+            )
+
+        return await asyncio.to_thread(work)
+
+
+class _NoRestore(Exception):
+    pass
+
+
+def _moves(  # noqa: PLR0917 - private, one call site
+    mapping: Mapping[str, Any],
+    provider: Any,
+    installed: Mapping[str, InstalledDist],
+    source: _IndexSource,
+    policy: Any,
+    tags: Sequence[str],
+    cause: str,
+    previous: Mapping[str, Change],
+    previous_added: Mapping[str, Addition],
+    targets: Mapping[str, Candidate],
+) -> tuple[dict[str, Change], dict[str, Addition]]:
+    """The changes and additions of a resolution; the reason of a package that was not
+    moving before names ``cause``."""
+    changes: dict[str, Change] = {}
+    additions: dict[str, Addition] = {}
+    for name, chosen in mapping.items():
+        dist = installed.get(name)
+        if dist is not None and chosen.installed:
+            continue
+        requires = provider.requires_of(chosen)
+        if dist is None:
+            old_added = previous_added.get(name)
+            reason = old_added.reason if old_added is not None else f"new dependency of {cause}"
+            additions[name] = Addition(name, name, chosen.raw, chosen.wheel, requires, reason)
+            continue
+        old = previous.get(name)
+        target = targets.get(name)
+        if target is not None and target.target.after == chosen.raw and target.restore is not None:
+            restore: IndexFile | None = target.restore
+            reason = ""
+        else:
+            files = _files_of(source.releases(name), dist.version)
+            restore = rank_wheels(files, policy, tags, installed=True)
+            reason = old.reason if old is not None and old.reason else f"needed by {cause}"
+        if restore is None:
+            raise _NoRestore(f"cannot restore {dist.name} {dist.version}: not on the index")
+        changes[name] = Change(
+            dist.name, name, dist.version, chosen.raw, chosen.wheel, restore, requires, reason
+        )
+    return changes, additions
+
+
+def _files_of(releases: Sequence[Release], version: str) -> tuple[IndexFile, ...]:
+    wanted = parse_version(version)
+    for release in releases:
+        if release.version == wanted:
+            return release.files
+    return ()
 
 
 def _client(scan: ScanInput) -> IndexClient:
@@ -166,7 +378,7 @@ async def _gather(
             if wheel is None or restore is None:
                 return Candidate(target, wheel, restore)
             try:
-                metadata = await _metadata(client, target, wheel, fetched)
+                metadata = await _metadata(client, target.canonical_name, wheel, fetched)
             except HashMismatch:
                 raise
             except IndexError_ as exc:
@@ -200,18 +412,16 @@ def _files(page: ProjectPage, version: str) -> tuple[IndexFile, ...]:
 
 
 async def _metadata(
-    client: IndexClient, target: Target, wheel: IndexFile, fetched: dict[str, bytes]
+    client: IndexClient, project: str, wheel: IndexFile, fetched: dict[str, bytes]
 ) -> str:
     """The target wheel's METADATA: PEP 658 when served, else read from the wheel."""
     if wheel.has_metadata:
         declared = wheel.core_metadata or wheel.dist_info_metadata
         digest = declared.get("sha256") if isinstance(declared, dict) else None
         with contextlib.suppress(IndexError_):
-            body = await client.download(
-                wheel.url + ".metadata", project=target.canonical_name, sha256=digest
-            )
+            body = await client.download(wheel.url + ".metadata", project=project, sha256=digest)
             return body.decode("utf-8")
-    body = await client.download(wheel.url, project=target.canonical_name, sha256=wheel.sha256)
+    body = await client.download(wheel.url, project=project, sha256=wheel.sha256)
     fetched[wheel.url] = body
     return metadata_from_wheel(body)
 
@@ -312,14 +522,14 @@ def execute(
                 else:
                     stage(on_stage, "verify")
                     started = time.perf_counter()
-                    failure = verify(target, plan.changes, baseline)
+                    failure = verify(target, plan.changes, baseline, plan.additions)
                     timings["verify"] = round(time.perf_counter() - started, 3)
             except KeyboardInterrupt as exc:
                 failure = "terminated" if isinstance(exc, _Terminated) else "interrupted"
         if failure is None:
             results = tuple(
                 ChangeResult(c.name, c.before, c.after, "updated") for c in plan.changes
-            )
+            ) + tuple(ChangeResult(a.name, "", a.version, "added") for a in plan.additions)
             return Outcome(results, installer.name, timings)
         stage(on_stage, "rollback")
         with _signals_ignored():
@@ -328,6 +538,7 @@ def execute(
                 installer,
                 old_files,
                 before,
+                [a.canonical_name for a in plan.additions],
                 failure=failure,
                 output=output,
                 break_system_packages=break_system_packages,
@@ -355,7 +566,7 @@ async def _download_all(
     old_dir.mkdir(parents=True, exist_ok=True)
     async with _client(scan) as client:
 
-        async def one(change: Change, file: IndexFile, folder: Path) -> Path:
+        async def one(project: str, file: IndexFile, folder: Path) -> Path:
             if file.sha256 is None:
                 raise UpdateAborted(
                     f"the index lists no sha256 for {file.filename}: it cannot be checked; "
@@ -363,15 +574,14 @@ async def _download_all(
                 )
             body = fetched.get(file.url)
             if body is None or hashlib.sha256(body).hexdigest() != file.sha256.lower():
-                body = await client.download(
-                    file.url, project=change.canonical_name, sha256=file.sha256
-                )
+                body = await client.download(file.url, project=project, sha256=file.sha256)
             path = folder / file.filename
             path.write_bytes(body)
             return path
 
-        jobs = [one(c, c.wheel, new_dir) for c in plan.changes]
-        jobs += [one(c, c.restore, old_dir) for c in plan.changes]
+        jobs = [one(c.canonical_name, c.restore, old_dir) for c in plan.changes]
+        jobs += [one(c.canonical_name, c.wheel, new_dir) for c in plan.changes]
+        jobs += [one(a.canonical_name, a.wheel, new_dir) for a in plan.additions]
         results = await asyncio.gather(*jobs, return_exceptions=True)
     paths: list[Path] = []
     for result in results:
@@ -383,7 +593,7 @@ async def _download_all(
             raise result
         paths.append(result)
     half = len(plan.changes)
-    return paths[:half], paths[half:]
+    return paths[half:], paths[:half]
 
 
 def _snapshot(dists: Sequence[InstalledDist]) -> dict[str, str]:
@@ -397,14 +607,22 @@ def _problem_keys(dists: Sequence[InstalledDist], markers: Mapping[str, str]) ->
     return {problem_key(p) for p in analyse(dists, markers).problems}
 
 
-def verify(target: TargetEnv, changes: Sequence[Change], baseline: set[ProblemKey]) -> str | None:
-    """None when every change is installed and no requirement broke; else why not."""
+def verify(
+    target: TargetEnv,
+    changes: Sequence[Change],
+    baseline: set[ProblemKey],
+    additions: Sequence[Addition] = (),
+) -> str | None:
+    """None when every change and addition is installed and no requirement broke; else
+    why not."""
     dists = read_installed(target.sys_path)
     installed = _snapshot(dists)
-    for change in changes:
-        found = installed.get(change.canonical_name)
-        if found is None or parse_version(found) != parse_version(change.after):
-            return f"{change.name} is at {found or 'nothing'} after the install, not {change.after}"
+    expected = [(c.canonical_name, c.name, c.after) for c in changes]
+    expected += [(a.canonical_name, a.name, a.version) for a in additions]
+    for canonical, name, version in expected:
+        found = installed.get(canonical)
+        if found is None or parse_version(found) != parse_version(version):
+            return f"{name} is at {found or 'nothing'} after the install, not {version}"
     for problem in analyse(dists, target.markers).problems:
         if problem_key(problem) not in baseline:
             return f"inconsistent after the install: {problem.message}"
@@ -416,31 +634,45 @@ def _rollback(
     installer: Installer,
     old_files: Sequence[Path],
     before: Mapping[str, str],
+    added: Sequence[str],
     *,
     failure: str,
     output: str,
     break_system_packages: bool,
     on_output: Callable[[str], None] | None,
 ) -> None:
-    result = installer.run(
-        target.python,
-        old_files,
-        reinstall=True,
-        break_system_packages=break_system_packages,
-        on_output=on_output,
-    )
+    result: InstallResult | None = None
+    if old_files:
+        result = installer.run(
+            target.python,
+            old_files,
+            reinstall=True,
+            break_system_packages=break_system_packages,
+            on_output=on_output,
+        )
+    # What the update added (and only that: a name installed before stays).
+    present = _snapshot(read_installed(target.sys_path))
+    extra = [name for name in added if name in present and name not in before]
+    if extra and (result is None or result.ok):
+        result = installer.uninstall(
+            target.python,
+            extra,
+            break_system_packages=break_system_packages,
+            on_output=on_output,
+        )
     after = _snapshot(read_installed(target.sys_path))
     differ = sorted(
         f"{name} {before.get(name, '(absent)')} -> {after.get(name, '(absent)')}"
         for name in set(before) | set(after)
         if before.get(name) != after.get(name)
     )
-    if result.ok and not differ:
+    if (result is None or result.ok) and not differ:
         return
-    detail = "; ".join(differ) or f"{installer.name} exited with status {result.returncode}"
+    status = "" if result is None else f"{installer.name} exited with status {result.returncode}"
+    detail = "; ".join(differ) or status
     raise RollbackFailed(
         f"update failed ({failure}) and the previous versions could not all be restored: {detail}",
-        output=output + result.output,
+        output=output + ("" if result is None else result.output),
     )
 
 

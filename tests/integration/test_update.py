@@ -112,6 +112,18 @@ def test_update_everything_outdated(scene: Scene, installer: str) -> None:
     assert set(document["result"]["timings"]) >= {"scan", "plan", "download", "install", "verify"}
 
 
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_updated_packages_are_still_index_installs(scene: Scene, installer: str) -> None:
+    # Installing the downloaded files directly would leave a PEP 610 direct_url.json,
+    # and every later scan would treat the packages as installed from a file.
+    outdated_pair(scene)
+    result = scene.update("-y", "--installer", installer)
+    assert result.returncode == 0, describe(result)
+    site = scene.venv.site_packages
+    assert not list(site.glob("aaa-*.dist-info/direct_url.json"))
+    assert not list(site.glob("bbb-*.dist-info/direct_url.json"))
+
+
 def test_update_table_summary(scene: Scene) -> None:
     outdated_pair(scene)
     result = scene.update("-y", "--installer", "uv")
@@ -128,34 +140,81 @@ def test_update_one_named_package(scene: Scene) -> None:
     assert freeze(scene.venv) == {"aaa": "2.0", "bbb": "1.0"}
 
 
-def test_new_dependency_is_dropped_others_proceed(scene: Scene) -> None:
-    outdated_pair(scene)
+def additions(document: dict[str, Any]) -> dict[str, str]:
+    return {a["name"]: a["version"] for a in document["plan"]["additions"]}
+
+
+def new_dependency(scene: Scene) -> None:
+    """ccc 1.0 installed; ccc 2.0 needs ddd, which is not installed."""
     scene.publish("ccc", "1.0")
     scene.publish("ccc", "2.0", requires=("ddd>=1",))
-    scene.publish("ddd", "1.0")
+    scene.publish("ddd", "0.5", "1.0", "1.1")
     scene.pin("ccc==1.0")
-    document = as_json(scene.update("-y", "--installer", "uv", "--format", "json"))
-    assert changes(document) == {"aaa": "2.0", "bbb": "1.5"}
-    reason = dropped(document)["ccc"]
-    assert "ddd>=1" in reason
-    assert "not installed" in reason
-    assert "no resolver yet" in reason
-    after = freeze(scene.venv)
-    assert after["ccc"] == "1.0"
-    assert "ddd" not in after
 
 
-def test_dependent_change_dropped_with_its_dependency(scene: Scene) -> None:
-    """Dropping one change (ccc needs a new project) invalidates one that relied on it."""
-    scene.publish("ccc", "1.0")
-    scene.publish("ccc", "2.0", requires=("ddd>=1",))
-    scene.publish("ddd", "1.0")
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_new_dependency_is_resolved_and_added(scene: Scene, installer: str) -> None:
+    outdated_pair(scene)
+    new_dependency(scene)
+    document = as_json(scene.update("-y", "--installer", installer, "--format", "json"))
+    assert changes(document) == {"aaa": "2.0", "bbb": "1.5", "ccc": "2.0"}
+    assert additions(document) == {"ddd": "1.1"}  # the newest compatible version
+    [added] = document["plan"]["additions"]
+    assert added["reason"] == "new dependency of ccc 2.0"
+    assert dropped(document) == {}
+    assert freeze(scene.venv) == {"aaa": "2.0", "bbb": "1.5", "ccc": "2.0", "ddd": "1.1"}
+    statuses = {r["name"]: r["status"] for r in document["result"]["results"]}
+    assert statuses["ddd"] == "added"
+
+
+def test_new_dependency_shown_in_the_table(scene: Scene) -> None:
+    new_dependency(scene)
+    result = scene.update("-y", "--installer", "uv")
+    assert result.returncode == 0, describe(result)
+    assert "ddd      (new)      -> 1.1  (new dependency of ccc 2.0)" in result.stdout
+    assert "1 updated, 1 added with uv (" in result.stdout
+
+
+def test_co_move_of_an_installed_package(scene: Scene) -> None:
+    """kkk 2.0 needs lll>=2: updating only kkk moves lll with it (boto3 / botocore)."""
+    scene.publish("kkk", "1.0")
+    scene.publish("kkk", "2.0", requires=("lll>=2",))
+    scene.publish("lll", "1.0", "2.0", "2.1")
+    scene.publish("mmm", "1.0", requires=("lll>=1",))
+    scene.pin("kkk==1.0", "lll==1.0", "mmm==1.0")
+    document = as_json(scene.update("kkk", "-y", "--installer", "uv", "--format", "json"))
+    assert changes(document) == {"kkk": "2.0", "lll": "2.1"}
+    reasons = {c["name"]: c["reason"] for c in document["plan"]["changes"]}
+    assert reasons == {"kkk": "", "lll": "needed by kkk 2.0"}
+    assert additions(document) == {}
+    assert freeze(scene.venv) == {"kkk": "2.0", "lll": "2.1", "mmm": "1.0"}
+
+
+def test_co_move_blocked_by_another_package_is_dropped(scene: Scene) -> None:
+    """A real conflict: kkk 2.0 needs lll>=2, mmm (which cannot move) needs lll<2."""
+    scene.publish("kkk", "1.0")
+    scene.publish("kkk", "2.0", requires=("lll>=2",))
+    scene.publish("lll", "1.0", "2.0")
+    scene.publish("mmm", "1.0", requires=("lll<2",))
+    scene.pin("kkk==1.0", "lll==1.0", "mmm==1.0")
+    document = as_json(scene.update("kkk", "--dry-run", "--format", "json"))
+    assert changes(document) == {}
+    reason = dropped(document)["kkk"]
+    assert reason.startswith("conflict: ")
+    assert "kkk 2.0 requires lll>=2" in reason
+    assert "mmm 1.0 requires lll<2" in reason
+
+
+def test_dependent_change_resolved_with_its_dependency(scene: Scene) -> None:
+    """eee 2.0 relies on ccc 2.0, which needs a new project: all three go in."""
+    new_dependency(scene)
     scene.publish("eee", "1.0")
     scene.publish("eee", "2.0", requires=("ccc>=2",))
-    scene.pin("ccc==1.0", "eee==1.0")
+    scene.pin("eee==1.0")
     document = as_json(scene.update("--dry-run", "--format", "json"))
-    assert changes(document) == {}
-    assert "ccc>=2" in dropped(document)["eee"]
+    assert changes(document) == {"ccc": "2.0", "eee": "2.0"}
+    assert additions(document) == {"ddd": "1.1"}
+    assert dropped(document) == {}
 
 
 def test_conflicting_upgrade_stays_at_wanted(scene: Scene) -> None:
@@ -174,6 +233,7 @@ def test_latest_that_breaks_another_package_is_dropped(scene: Scene) -> None:
     document = as_json(scene.update("--latest", "--dry-run", "--format", "json"))
     assert changes(document) == {}
     assert "fff 1.0 requires eee<2" in dropped(document)["eee"]
+    assert dropped(document)["eee"].startswith("conflict: ")
 
 
 def test_sdist_only_target_is_dropped(scene: Scene) -> None:
@@ -250,6 +310,38 @@ def test_installer_failure_is_rolled_back(scene: Scene, installer: str) -> None:
     assert result.returncode == 4, describe(result)
     assert "restored to its previous version" in result.stderr.splitlines()[-1]
     assert freeze(scene.venv) == before
+
+
+@pytest.fixture
+def failing_uv(tmp_path: Path) -> Path:
+    """A ``uv`` on PATH that runs the real uv, then fails every install except the
+    rollback's ``--reinstall``: the environment changed, and the installer says no."""
+    real = find_uv()
+    if real is None:
+        pytest.skip("uv is not installed")
+    folder = tmp_path / "failbin"
+    folder.mkdir()
+    script = folder / "uv"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'"{real}" "$@" || exit $?\n'
+        'case " $* " in *" --reinstall "*) exit 0;; *" install "*) exit 1;; esac\n'
+    )
+    script.chmod(0o755)
+    return folder
+
+
+def test_rollback_removes_an_added_dependency(scene: Scene, failing_uv: Path) -> None:
+    outdated_pair(scene)
+    new_dependency(scene)
+    before = freeze(scene.venv)
+    env = {**scene.env, "PATH": f"{failing_uv}{os.pathsep}{scene.env['PATH']}"}
+    result = scene.update("-y", "--installer", "uv", env=env)
+    assert result.returncode == 4, describe(result)
+    assert "restored to its previous version" in result.stderr.splitlines()[-1]
+    after = freeze(scene.venv)
+    assert "ddd" not in after
+    assert after == before
 
 
 def test_refuses_externally_managed_target(tmp_path: Path, index_server: IndexServer) -> None:

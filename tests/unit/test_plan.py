@@ -8,7 +8,9 @@ from packaging.version import Version
 from pipfresh.models import Holder, IndexFile, InstalledDist, PackageStatus
 from pipfresh.plan import (
     SDIST_ONLY,
+    Addition,
     Candidate,
+    Change,
     Dropped,
     Plan,
     Target,
@@ -214,12 +216,42 @@ def test_plan_renders_the_same_value() -> None:
             "sha256": "a" * 64,
             "restore_file": "a-1.0-py3-none-any.whl",
             "restore_sha256": "a" * 64,
+            "reason": "",
         }
     ]
+    assert document["additions"] == []
     assert document["dropped"] == [
         {"name": "b", "before": "1.0", "after": "2.0", "reason": SDIST_ONLY}
     ]
     assert plan_lines(Plan((), ())) == ["Nothing to update."]
+
+
+def test_plan_renders_co_moves_and_additions() -> None:
+    change = Change("a", "a", "1.0", "2.0", wheel("a", "2.0"), wheel("a", "1.0"))
+    moved = Change(
+        "c", "c", "1.0", "1.5", wheel("c", "1.5"), wheel("c", "1.0"), reason="needed by a 2.0"
+    )
+    added = Addition("n", "n", "3.0", wheel("n", "3.0"), reason="new dependency of a 2.0")
+    plan = Plan((change, moved), (), (added,))
+    assert not plan.empty
+    assert plan_lines(plan) == [
+        "Package  Installed     Target",
+        "a        1.0        -> 2.0",
+        "c        1.0        -> 1.5  (needed by a 2.0)",
+        "n        (new)      -> 3.0  (new dependency of a 2.0)",
+    ]
+    document = plan_document(plan)
+    assert document["changes"][1]["reason"] == "needed by a 2.0"
+    assert document["additions"] == [
+        {
+            "name": "n",
+            "version": "3.0",
+            "file": "n-3.0-py3-none-any.whl",
+            "sha256": "a" * 64,
+            "reason": "new dependency of a 2.0",
+        }
+    ]
+    assert Plan((), (), ()).empty
 
 
 def test_a_dropped_change_does_not_take_down_a_target_only_it_conflicted_with() -> None:

@@ -46,6 +46,17 @@ class Installer(Protocol):
         """Run :meth:`command`; the result carries the exit status and the output."""
         ...
 
+    def uninstall(
+        self,
+        python: str,
+        names: Sequence[str],
+        *,
+        break_system_packages: bool = False,
+        on_output: Callable[[str], None] | None = None,
+    ) -> InstallResult:
+        """Remove the distributions ``names`` from the interpreter ``python``."""
+        ...
+
 
 def find_uv(which: Callable[[str], str | None] = shutil.which) -> str | None:
     """uv on PATH, else the uv installed beside the Python running pipfresh."""

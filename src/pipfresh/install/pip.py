@@ -7,7 +7,12 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipfresh.install.process import InstallResult, installer_environ, run_command
+from pipfresh.install.process import (
+    InstallResult,
+    as_requirements,
+    installer_environ,
+    run_command,
+)
 
 
 class PipInstaller:
@@ -37,7 +42,7 @@ class PipInstaller:
             command.append("--force-reinstall")
         if break_system_packages:
             command.append("--break-system-packages")
-        return [*command, *(str(f) for f in files)]
+        return [*command, *as_requirements(files)]
 
     def run(
         self,
@@ -55,3 +60,28 @@ class PipInstaller:
         # PIP_CONFIG_FILE=/dev/null skips every config file.
         environ = installer_environ(os.environ, {"PIP_CONFIG_FILE": os.devnull})
         return run_command(command, environ, on_output)
+
+    def uninstall(
+        self,
+        python: str,
+        names: Sequence[str],
+        *,
+        break_system_packages: bool = False,
+        on_output: Callable[[str], None] | None = None,
+    ) -> InstallResult:
+        command = [
+            self.runner,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "uninstall",
+            "--isolated",
+            "--yes",
+            "--disable-pip-version-check",
+            "--no-input",
+        ]
+        if break_system_packages:
+            command.append("--break-system-packages")
+        environ = installer_environ(os.environ, {"PIP_CONFIG_FILE": os.devnull})
+        return run_command([*command, *names], environ, on_output)

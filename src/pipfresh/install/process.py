@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 #: Variables of the installers' own configuration, never passed on: pipfresh tells
 #: them everything they need on the command line.
@@ -95,3 +96,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 __all__ = ["InstallResult", "installer_environ", "run_command"]
+
+
+def as_requirements(files: Sequence[Path]) -> list[str]:
+    """``--find-links`` folders and ``name==version`` pins for local wheels.
+
+    Installing the wheel files themselves would be a direct-URL install: pip and uv
+    would write a PEP 610 ``direct_url.json``, and every later scan would report the
+    package as installed from a file and never look it up on an index again. Pinned
+    requirements found through ``--find-links`` install the same files as ordinary
+    index installs.
+    """
+    from packaging.utils import parse_wheel_filename
+
+    folders = list(dict.fromkeys(str(Path(f).parent) for f in files))
+    pins = []
+    for file in files:
+        name, version, _, _ = parse_wheel_filename(Path(file).name)
+        pins.append(f"{name}=={version}")
+    return [arg for folder in folders for arg in ("--find-links", folder)] + pins

@@ -6,7 +6,12 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipfresh.install.process import InstallResult, installer_environ, run_command
+from pipfresh.install.process import (
+    InstallResult,
+    as_requirements,
+    installer_environ,
+    run_command,
+)
 
 
 class UvInstaller:
@@ -34,7 +39,7 @@ class UvInstaller:
             command.append("--reinstall")
         if break_system_packages:
             command.append("--break-system-packages")
-        return [*command, *(str(f) for f in files)]
+        return [*command, *as_requirements(files)]
 
     def run(
         self,
@@ -52,3 +57,19 @@ class UvInstaller:
             os.environ, {"UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never"}
         )
         return run_command(command, environ, on_output)
+
+    def uninstall(
+        self,
+        python: str,
+        names: Sequence[str],
+        *,
+        break_system_packages: bool = False,
+        on_output: Callable[[str], None] | None = None,
+    ) -> InstallResult:
+        command = [self.uv, "pip", "uninstall", "--python", python, "--no-config"]
+        if break_system_packages:
+            command.append("--break-system-packages")
+        environ = installer_environ(
+            os.environ, {"UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never"}
+        )
+        return run_command([*command, *names], environ, on_output)

@@ -1,0 +1,314 @@
+"""Resolving the upgrades that the consistency check alone must drop.
+
+:func:`pipfresh.plan.make_plan` keeps an upgrade only when the installed set stays
+consistent with nothing else moving. An upgrade that needs a distribution that is not
+installed, or another installed package to move with it, is handed here: resolvelib
+(the resolver pip uses) searches for a consistent set in which
+
+* every installed distribution stays installed, at its installed version unless a
+  newer one is needed (never an older one); packages not installed from an index
+  (editable, direct URL) never move;
+* every target goes to at least its target version, to exactly that one unless
+  something needs it newer (a target's wanted version can be capped by a package
+  that is itself moving);
+* a distribution that is not installed is added at its newest compatible version.
+
+Candidates come from the index through a :class:`Source` (the caller's adapter on
+the index client): only wheels the target can install count, chosen by the same
+selection rules as the scan. The dependencies of an installed version are read from
+its installed metadata (no network); those of any other version from the index
+(PEP 658 or the wheel); the source caps those fetches per run (:data:`MAX_FETCHES`)
+and raises :class:`BudgetExceeded` beyond. Requirements the
+installed set already breaks are not this update's business and are ignored.
+
+Markers and extras are evaluated for the target interpreter. An identifier is the
+canonical project name, or ``name[extra,...]`` for a project asked for with extras;
+such a candidate depends on the plain project at the same version, as in
+resolvelib's own examples. No I/O here beyond what ``Source`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+from resolvelib import AbstractProvider, BaseReporter, Resolver
+from resolvelib.resolvers import RequirementInformation, ResolutionImpossible
+
+from pipfresh.index.parse import wheel_tags
+from pipfresh.models import IndexFile, InstalledDist
+from pipfresh.requirements import (
+    analyse,
+    only_for_extras,
+    parse_requirement,
+    requirement_text,
+)
+from pipfresh.select import Policy, Release, candidates, file_installable, parse_version
+
+#: Metadata files fetched per run, at most.
+MAX_FETCHES = 200
+#: Resolver rounds allowed per resolution beyond one per project.
+MAX_BACKTRACK_ROUNDS = 200
+
+
+class BudgetExceeded(Exception):
+    """More metadata was needed than :data:`MAX_FETCHES` allows."""
+
+
+class Source(Protocol):
+    """What the resolver needs from the index (synchronous; the caller bridges to async)."""
+
+    def releases(self, name: str) -> Sequence[Release]:
+        """Every release of ``name``, newest first (empty when the index has none)."""
+        ...
+
+    def metadata(self, name: str, version: str, wheel: IndexFile) -> tuple[str, ...]:
+        """The Requires-Dist lines of ``wheel`` (version ``version`` of ``name``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Req:
+    name: str  # canonical
+    extras: frozenset[str]
+    specifier: SpecifierSet
+    text: str  # as shown to the user
+
+
+@dataclass(frozen=True, slots=True)
+class Cand:
+    name: str  # canonical
+    extras: frozenset[str]
+    version: Version
+    raw: str  # the version as installed or listed
+    wheel: IndexFile | None  # None: the installed version
+    installed: bool
+
+
+def identifier(name: str, extras: frozenset[str]) -> str:
+    return f"{name}[{','.join(sorted(extras))}]" if extras else name
+
+
+class Provider(AbstractProvider):  # type: ignore[type-arg]
+    def __init__(
+        self,
+        dists: Sequence[InstalledDist],
+        pins: Mapping[str, str],
+        *,
+        source: Source,
+        policy: Policy,
+        ranked_tags: Sequence[str],
+        markers: Mapping[str, str],
+        memo: dict[Any, Any] | None = None,
+    ) -> None:
+        self.installed: dict[str, InstalledDist] = {}
+        for dist in dists:
+            self.installed.setdefault(dist.canonical_name, dist)
+        self.pins: dict[str, Version] = {
+            str(canonicalize_name(k)): Version(v) for k, v in pins.items()
+        }
+        self.source = source
+        self.policy = policy
+        self.ranked_tags = ranked_tags
+        self.markers = dict(markers)
+        self.ignored = {
+            (canonicalize_name(p.name), p.requirement) for p in analyse(dists, markers).problems
+        }
+        self._metadata: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._rank = {tag: i for i, tag in enumerate(ranked_tags)}
+        # Dependencies per candidate and candidates per project; may be shared by the
+        # providers over the same installed set, target and index (one run).
+        self.memo: dict[Any, Any] = memo if memo is not None else {}
+
+    # -- resolvelib interface ----------------------------------------------------------
+
+    def identify(self, requirement_or_candidate: Req | Cand) -> str:
+        return identifier(requirement_or_candidate.name, requirement_or_candidate.extras)
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Cand],
+        candidates: Mapping[str, Iterator[Cand]],
+        information: Mapping[str, Iterator[RequirementInformation[Req, Cand]]],
+        backtrack_causes: Sequence[RequirementInformation[Req, Cand]],
+    ) -> Any:
+        base = identifier.partition("[")[0]
+        causes = {c.requirement.name for c in backtrack_causes}
+        # Pins first, then what a conflict was about, then the installed set, then the rest.
+        return (base not in self.pins, base not in causes, base not in self.installed, identifier)
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Req]],
+        incompatibilities: Mapping[str, Iterator[Cand]],
+    ) -> Callable[[], Iterator[Cand]]:
+        name, _, rest = identifier.partition("[")
+        extras = frozenset(rest.rstrip("]").split(",")) if rest else frozenset()
+        reqs = list(requirements.get(identifier, ()))
+        bad = {c.version for c in incompatibilities.get(identifier, ())}
+
+        def matches() -> Iterator[Cand]:
+            for cand in self._all(name, extras):
+                if cand.version in bad:
+                    continue
+                if all(self.is_satisfied_by(r, cand) for r in reqs):
+                    yield cand
+
+        # A callable: resolvelib then walks it lazily, so an installed version that
+        # satisfies everything costs no page fetch.
+        return matches
+
+    def is_satisfied_by(self, requirement: Req, candidate: Cand) -> bool:
+        return requirement.name == candidate.name and requirement.specifier.contains(
+            candidate.version, prereleases=True
+        )
+
+    def get_dependencies(self, candidate: Cand) -> Iterable[Req]:
+        key = (candidate.name, candidate.raw, candidate.extras, candidate.installed)
+        known = self.memo.get(key)
+        if known is None:
+            known = self.memo[key] = self._dependencies(candidate)
+        return known
+
+    def _dependencies(self, candidate: Cand) -> list[Req]:
+        found: list[Req] = []
+        if candidate.extras:
+            found.append(
+                Req(candidate.name, frozenset(), SpecifierSet(f"=={candidate.version}"), "")
+            )
+        for line in self._requires(candidate):
+            if not candidate.extras and only_for_extras(line):
+                continue
+            req = parse_requirement(line)
+            if req is None or req.url:
+                continue
+            text = requirement_text(req)
+            if candidate.installed and (candidate.name, text) in self.ignored:
+                continue
+            if candidate.extras:
+                if req.marker is None or not any(
+                    self._applies(req.marker, e) for e in candidate.extras
+                ):
+                    continue
+            elif req.marker is not None and not self._applies(req.marker, ""):
+                continue
+            extras = frozenset(canonicalize_name(e) for e in req.extras)
+            found.append(Req(canonicalize_name(req.name), extras, req.specifier, text))
+        return found
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _applies(self, marker: Marker, extra: str) -> bool:
+        try:
+            return marker.evaluate({**self.markers, "extra": extra})
+        except (UndefinedComparison, UndefinedEnvironmentName, InvalidVersion, ValueError):
+            return False  # cannot be shown to apply to this target
+
+    def _all(self, name: str, extras: frozenset[str]) -> Iterator[Cand]:
+        dist = self.installed.get(name)
+        pin = self.pins.get(name)
+        if pin is not None:
+            # The target version first; a newer one only when something needs it.
+            yield from (c for c in self._index(name, extras) if c.version == pin)
+            yield from (c for c in self._index(name, extras) if c.version > pin)
+            return
+        if dist is None:
+            yield from self._index(name, extras)
+            return
+        version = parse_version(dist.version)
+        if version is None:
+            return
+        yield Cand(name, extras, version, dist.version, None, True)
+        if dist.kind != "index":
+            return
+        # Newer versions only, newest first: an update never moves a package back.
+        yield from (c for c in self._index(name, extras) if c.version > version)
+
+    def _index(self, name: str, extras: frozenset[str]) -> Iterator[Cand]:
+        listed = self.memo.get(name)
+        if listed is None:
+            dist = self.installed.get(name)
+            installed = parse_version(dist.version) if dist is not None else None
+            listed = []
+            for release in candidates(self.source.releases(name), self.policy, installed):
+                wheel = self._best_wheel(release.files)
+                if wheel is not None:  # else only an sdist: not supported
+                    listed.append((release.version, wheel))
+            self.memo[name] = listed
+        for version, wheel in listed:
+            yield Cand(name, extras, version, str(version), wheel, False)
+
+    def _best_wheel(self, files: Iterable[IndexFile]) -> IndexFile | None:
+        """As :func:`pipfresh.plan.rank_wheels`, with the tag ranks computed once."""
+        best: tuple[int, IndexFile] | None = None
+        for file in files:
+            if not file.filename.endswith(".whl") or not file_installable(file, self.policy):
+                continue
+            score = min(
+                (self._rank[t] for t in wheel_tags(file.filename) if t in self._rank), default=None
+            )
+            if score is not None and (best is None or score < best[0]):
+                best = (score, file)
+        return None if best is None else best[1]
+
+    def _requires(self, candidate: Cand) -> tuple[str, ...]:
+        if candidate.installed:
+            return self.installed[candidate.name].requires
+        assert candidate.wheel is not None
+        key = (candidate.name, candidate.raw)
+        known = self._metadata.get(key)
+        if known is None:
+            known = self.source.metadata(candidate.name, candidate.raw, candidate.wheel)
+            self._metadata[key] = known
+        return known
+
+    def requires_of(self, candidate: Cand) -> tuple[str, ...]:
+        return self._requires(candidate)
+
+
+def resolve(provider: Provider, *, max_rounds: int | None = None) -> dict[str, Cand]:
+    """The resolved version of every project (plain identifiers only)."""
+    roots = [Req(name, frozenset(), SpecifierSet(), name) for name in provider.installed]
+    for name, version in provider.pins.items():
+        roots.append(Req(name, frozenset(), SpecifierSet(f">={version}"), f"{name}>={version}"))
+    # About one round per project is needed; the margin bounds the backtracking.
+    rounds = max_rounds if max_rounds is not None else len(roots) + MAX_BACKTRACK_ROUNDS
+    resolver: Resolver[Req, Cand, str] = Resolver(provider, BaseReporter())
+    result = resolver.resolve(roots, max_rounds=rounds)
+    return {k: v for k, v in result.mapping.items() if "[" not in k}
+
+
+def describe_conflict(exc: ResolutionImpossible[Req, Cand], provider: Provider) -> str:
+    """One line naming what could not be satisfied together."""
+    shown: list[str] = []
+    for cause in exc.causes:
+        req, parent = cause.requirement, cause.parent
+        if parent is None:
+            line = f"{req.text} is required"
+        else:
+            dist = provider.installed.get(parent.name)
+            name = dist.name if dist is not None else parent.name
+            line = f"{name} {parent.raw} requires {req.text or req.name}"
+        if line not in shown:
+            shown.append(line)
+    return "; ".join(shown[:4]) or "no consistent set of versions"
+
+
+__all__ = [
+    "MAX_FETCHES",
+    "BudgetExceeded",
+    "Cand",
+    "Provider",
+    "Req",
+    "ResolutionImpossible",
+    "Source",
+    "describe_conflict",
+    "resolve",
+]
