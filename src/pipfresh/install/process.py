@@ -7,6 +7,7 @@ the environment, instead of racing an installer that is still writing.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -115,3 +116,50 @@ def as_requirements(files: Sequence[Path]) -> list[str]:
         name, version, _, _ = parse_wheel_filename(Path(file).name)
         pins.append(f"{name}=={version}")
     return [arg for folder in folders for arg in ("--find-links", folder)] + pins
+
+
+class Backend:
+    """What every installer backend shares: running its (pure) commands with its
+    environment. Subclasses give ``name``, ``environ_overrides``, :meth:`command` and
+    :meth:`uninstall_command`."""
+
+    name: str
+    environ_overrides: Mapping[str, str] = {}
+
+    def command(
+        self, python: str, files: Sequence[Path], *, reinstall: bool, break_system_packages: bool
+    ) -> list[str]:
+        raise NotImplementedError
+
+    def uninstall_command(
+        self, python: str, names: Sequence[str], *, break_system_packages: bool
+    ) -> list[str]:
+        raise NotImplementedError
+
+    def run(
+        self,
+        python: str,
+        files: Sequence[Path],
+        *,
+        reinstall: bool = False,
+        break_system_packages: bool = False,
+        on_output: Callable[[str], None] | None = None,
+    ) -> InstallResult:
+        command = self.command(
+            python, files, reinstall=reinstall, break_system_packages=break_system_packages
+        )
+        return run_command(command, self._environ(), on_output)
+
+    def uninstall(
+        self,
+        python: str,
+        names: Sequence[str],
+        *,
+        break_system_packages: bool = False,
+        on_output: Callable[[str], None] | None = None,
+    ) -> InstallResult:
+        command = self.uninstall_command(python, names, break_system_packages=break_system_packages)
+        return run_command(command, self._environ(), on_output)
+
+    def _environ(self) -> dict[str, str]:
+        return installer_environ(os.environ, self.environ_overrides)
