@@ -12,50 +12,18 @@ import importlib.util
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 from pipfresh.errors import UsageError
-from pipfresh.install.process import InstallResult
+from pipfresh.install.process import Backend, InstallResult
+
+# Every backend derives from Backend: building commands is theirs, running them shared.
+Installer = Backend
 
 InstallerName = Literal["auto", "uv", "pip"]
 INSTALLERS: tuple[InstallerName, ...] = ("auto", "uv", "pip")
-
-
-class Installer(Protocol):
-    """One installer backend."""
-
-    name: str
-
-    def command(
-        self, python: str, files: Sequence[Path], *, reinstall: bool, break_system_packages: bool
-    ) -> list[str]:
-        """The command that installs ``files`` into the interpreter ``python`` (pure)."""
-        ...
-
-    def run(
-        self,
-        python: str,
-        files: Sequence[Path],
-        *,
-        reinstall: bool = False,
-        break_system_packages: bool = False,
-        on_output: Callable[[str], None] | None = None,
-    ) -> InstallResult:
-        """Run :meth:`command`; the result carries the exit status and the output."""
-        ...
-
-    def uninstall(
-        self,
-        python: str,
-        names: Sequence[str],
-        *,
-        break_system_packages: bool = False,
-        on_output: Callable[[str], None] | None = None,
-    ) -> InstallResult:
-        """Remove the distributions ``names`` from the interpreter ``python``."""
-        ...
 
 
 def find_uv(which: Callable[[str], str | None] = shutil.which) -> str | None:
