@@ -422,9 +422,10 @@ def _update(args: argparse.Namespace) -> int:
     from pipfresh.errors import UsageError
     from pipfresh.install import choose_installer
     from pipfresh.plan import plan_document, plan_lines
+    from pipfresh.planning import plan_update
     from pipfresh.scan import prepare, run
     from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
-    from pipfresh.update import environment_lock, execute, outcome_document, plan_update
+    from pipfresh.upgrade import environment_lock, execute, outcome_document
 
     if args.format not in ("table", "json"):
         raise UsageError("pipfresh update: --format must be table or json")

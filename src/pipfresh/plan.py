@@ -16,7 +16,7 @@ already have drops the change that causes it, and the check runs again until
 nothing more is dropped (dropping one change can break another that relied on it).
 A change that needs a new distribution, or another package to move with it, is
 dropped here with a one-line reason naming :data:`NO_RESOLVER`; the caller
-(:mod:`pipfresh.update`) then hands such changes to the resolver
+(:mod:`pipfresh.planning`) then hands such changes to the resolver
 (:mod:`pipfresh.resolve`), which turns them into co-moved :class:`Change` values and
 :class:`Addition` values when a consistent set exists, and names the conflict when
 none does.
