@@ -253,6 +253,57 @@ def apply(dists: Sequence[InstalledDist], changes: Iterable[Change]) -> list[Ins
     return result
 
 
+def installed_after(dists: Sequence[InstalledDist], plan: Plan) -> list[InstalledDist]:
+    """The installed set as ``plan`` leaves it: changes applied, additions installed."""
+    result = apply(dists, plan.changes)
+    result += [
+        InstalledDist(a.name, a.canonical_name, a.version, requires=a.requires)
+        for a in plan.additions
+    ]
+    return result
+
+
+def chain(first: Plan, then: Plan) -> Plan:
+    """One plan doing ``first`` and then ``then`` (planned on the set ``first`` leaves).
+
+    A package both move goes from ``first``'s before (restored from its wheel) to
+    ``then``'s after; a dependency ``first`` adds and ``then`` moves is added at the
+    later version. An outdated package ``then`` leaves alone keeps the latest reason
+    given for it, and one that moves in either is no longer listed as left alone.
+    """
+    changes = {c.canonical_name: c for c in first.changes}
+    additions = {a.canonical_name: a for a in first.additions}
+    for change in then.changes:
+        earlier = changes.get(change.canonical_name)
+        added = additions.get(change.canonical_name)
+        if earlier is not None:
+            changes[change.canonical_name] = dataclasses.replace(
+                change,
+                name=earlier.name,
+                before=earlier.before,
+                restore=earlier.restore,
+                reason=earlier.reason,
+            )
+        elif added is not None:
+            additions[change.canonical_name] = dataclasses.replace(
+                added, version=change.after, wheel=change.wheel, requires=change.requires
+            )
+        else:
+            changes[change.canonical_name] = change
+    for addition in then.additions:
+        additions.setdefault(addition.canonical_name, addition)
+    dropped = {canonicalize_name(d.name): d for d in first.dropped}
+    dropped.update((canonicalize_name(d.name), d) for d in then.dropped)
+    moved = changes.keys() | additions.keys()
+    return Plan(
+        tuple(sorted(changes.values(), key=lambda c: c.canonical_name)),
+        tuple(
+            sorted((d for n, d in dropped.items() if n not in moved), key=lambda d: d.name.lower())
+        ),
+        tuple(sorted(additions.values(), key=lambda a: a.canonical_name)),
+    )
+
+
 ProblemKey = tuple[str, str, str | None]
 
 

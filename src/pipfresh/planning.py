@@ -21,6 +21,7 @@ from email.parser import HeaderParser
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from pipfresh import __version__
 from pipfresh.errors import (
@@ -30,7 +31,7 @@ from pipfresh.errors import (
     UpdateAborted,
 )
 from pipfresh.installed import read_installed
-from pipfresh.models import IndexFile, InstalledDist, ProjectPage, Report
+from pipfresh.models import IndexFile, InstalledDist, PackageStatus, ProjectPage, Report
 from pipfresh.plan import (
     NO_RESOLVER,
     Addition,
@@ -39,12 +40,15 @@ from pipfresh.plan import (
     Dropped,
     Plan,
     Target,
+    chain,
     choose_targets,
+    installed_after,
     make_plan,
     rank_wheels,
 )
-from pipfresh.scan import ScanInput, policy_for
-from pipfresh.select import Release, iter_releases, parse_version
+from pipfresh.requirements import analyse
+from pipfresh.scan import ScanInput, policy_for, status_for
+from pipfresh.select import IncompletePage, Policy, Release, iter_releases, parse_version
 
 if TYPE_CHECKING:
     from pipfresh.index.client import IndexClient
@@ -62,52 +66,150 @@ class Planned:
 # ----- plan --------------------------------------------------------------------------
 
 
+#: Planning rounds at most: each round plans again on the set the previous one leaves.
+MAX_ROUNDS = 4
+
+
 def plan_update(scan: ScanInput, report: Report, *, latest: bool = False) -> Planned:
-    """The plan for the outdated packages of ``report`` (the scan of ``scan``)."""
+    """The plan for the outdated packages of ``report`` (the scan of ``scan``).
+
+    An upgrade can lift the cap that held another package back (a newer boto3 allows
+    a newer botocore), so after the first round the outdated packages are judged
+    again against the installed set as the plan leaves it, and planned again, until
+    a round changes nothing (at most :data:`MAX_ROUNDS`): the environment then ends
+    where a second ``pipfresh update`` would find nothing more to do.
+    """
     started = time.perf_counter()
     targets, dropped = choose_targets(report.packages, latest=latest)
     if not targets:
         return Planned(Plan((), tuple(dropped)), {}, time.perf_counter() - started)
-    candidates, fetched = asyncio.run(_gather(scan, targets))
     # Everything installed counts for consistency, not only the packages being checked.
     dists = read_installed(scan.target.sys_path)
-    plan = make_plan(dists, scan.target.markers, scan.target.python_version, candidates, dropped)
-    if any(NO_RESOLVER in d.reason for d in plan.dropped):
-        plan = asyncio.run(_resolve_dropped(scan, dists, plan, candidates, fetched))
+    outdated = [p.name for p in report.packages if p.outdated and p.kind == "index"]
+    fetched: dict[str, bytes] = {}
+    plan = asyncio.run(_plan(scan, dists, targets, dropped, outdated, fetched, latest=latest))
     return Planned(plan, fetched, time.perf_counter() - started)
 
 
+async def _plan(  # noqa: PLR0917 - private, one call site
+    scan: ScanInput,
+    dists: Sequence[InstalledDist],
+    targets: Sequence[Target],
+    dropped: Sequence[Dropped],
+    outdated: Sequence[str],
+    fetched: dict[str, bytes],
+    *,
+    latest: bool,
+) -> Plan:
+    async with client_for(scan) as client:
+        source = _IndexSource(client, asyncio.get_running_loop(), fetched)
+        plan = await _plan_round(scan, source, dists, targets, dropped)
+        for _ in range(MAX_ROUNDS - 1):
+            if plan.empty:
+                break
+            after = installed_after(dists, plan)
+            more = await _retarget(scan, source, after, outdated, latest=latest)
+            if not more:
+                break
+            step = await _plan_round(scan, source, after, more, ())
+            plan = chain(plan, step)
+            if step.empty:
+                break
+    return plan
+
+
+async def _plan_round(
+    scan: ScanInput,
+    source: _IndexSource,
+    dists: Sequence[InstalledDist],
+    targets: Sequence[Target],
+    dropped: Sequence[Dropped],
+) -> Plan:
+    """One round: the targets checked for consistency, what that drops resolved."""
+    candidates = await _gather(scan, source, targets)
+    for cand in candidates:
+        if cand.error is None:
+            source.known[(cand.target.canonical_name, cand.target.after)] = cand.requires
+    plan = make_plan(dists, scan.target.markers, scan.target.python_version, candidates, dropped)
+    if any(NO_RESOLVER in d.reason for d in plan.dropped):
+        plan = await _resolve_dropped(scan, source, dists, plan, candidates)
+    return plan
+
+
+async def _retarget(
+    scan: ScanInput,
+    source: _IndexSource,
+    dists: Sequence[InstalledDist],
+    names: Sequence[str],
+    *,
+    latest: bool,
+) -> list[Target]:
+    """The outdated packages among ``names`` judged again on ``dists``: those that can
+    now move further than the installed set let them before."""
+    policy = _policy(scan)
+    analysis = analyse(dists, scan.target.markers)
+    by_name: dict[str, InstalledDist] = {}
+    for dist in dists:
+        by_name.setdefault(dist.canonical_name, dist)
+    todo = [by_name[n] for n in map(canonicalize_name, names) if n in by_name]
+
+    async def one(dist: InstalledDist) -> PackageStatus | None:
+        try:
+            page = await source.page(dist.canonical_name)
+        except IndexError_:
+            return None  # the first round already reported it
+        try:
+            return status_for(dist, page, policy, analysis.on(dist.canonical_name))
+        except IncompletePage:  # pragma: no cover - planning pages are always whole
+            return None
+
+    statuses = [s for s in await asyncio.gather(*(one(d) for d in todo)) if s is not None]
+    targets, _ = choose_targets(statuses, latest=latest)
+    return targets
+
+
+def _policy(scan: ScanInput) -> Policy:
+    # The scan's own rules (--pre, --target, --cooldown) bind the update too.
+    return policy_for(scan.target, scan.pre, scan.target_level, scan.not_after)
+
+
 class _IndexSource:
-    """The resolver's view of the index: pages and metadata through one client, from
-    the resolver's thread onto the event loop that owns the client."""
+    """The index as planning sees it: pages and metadata through one client, each
+    fetched once per update; :meth:`releases` and :meth:`metadata` serve the
+    resolver's thread by running on the event loop that owns the client."""
 
     def __init__(
         self,
         client: IndexClient,
         loop: asyncio.AbstractEventLoop,
         fetched: dict[str, bytes],
-        known: Mapping[tuple[str, str], tuple[str, ...]],
     ) -> None:
         self.client = client
         self.loop = loop
         self.fetched = fetched
-        self.known = dict(known)
-        self.pages: dict[str, list[Release]] = {}
+        self.known: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.pages: dict[str, ProjectPage] = {}
+        self.listed: dict[str, list[Release]] = {}
         self.fetches = 0
+
+    async def page(self, name: str) -> ProjectPage:
+        found = self.pages.get(name)
+        if found is None:
+            found, _ = await self.client.fetch(name, conditional=False)
+            self.pages[name] = found
+        return found
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def releases(self, name: str) -> Sequence[Release]:
-        found = self.pages.get(name)
+        found = self.listed.get(name)
         if found is None:
             try:
-                page, _ = self._run(self.client.fetch(name, conditional=False))
+                found = list(iter_releases(self._run(self.page(name))))
             except NotFound:
                 found = []
-            else:
-                found = list(iter_releases(page))
-            self.pages[name] = found
+            self.listed[name] = found
         return found
 
     def metadata(self, name: str, version: str, wheel: IndexFile) -> tuple[str, ...]:
@@ -134,10 +236,10 @@ class _Unreadable(Exception):
 
 async def _resolve_dropped(
     scan: ScanInput,
+    source: _IndexSource,
     dists: Sequence[InstalledDist],
     plan: Plan,
     candidates: Sequence[Candidate],
-    fetched: dict[str, bytes],
 ) -> Plan:
     """``plan`` with each upgrade dropped for consistency resolved instead, when it can
     be: one resolution per such target, in turn, on top of what is already accepted
@@ -151,79 +253,89 @@ async def _resolve_dropped(
         resolve,
     )
 
-    policy = policy_for(scan.target, scan.pre)
+    policy = _policy(scan)
     by_name = {c.target.canonical_name: c for c in candidates}
-    known = {(c.target.canonical_name, c.target.after): c.requires for c in candidates}
-    installed = {d.canonical_name: d for d in dists}
-    async with client_for(scan) as client:
-        source = _IndexSource(client, asyncio.get_running_loop(), fetched, known)
+    installed: dict[str, InstalledDist] = {}
+    for dist in dists:
+        installed.setdefault(dist.canonical_name, dist)
 
-        def work() -> Plan:
-            from resolvelib.resolvers import ResolutionTooDeep
+    def work() -> Plan:
+        from resolvelib.resolvers import ResolutionTooDeep
 
-            pins = {c.canonical_name: c.after for c in plan.changes}
-            changes = {c.canonical_name: c for c in plan.changes}
-            additions: dict[str, Addition] = {}
-            dropped: list[Dropped] = []
-            memo: dict[Any, Any] = {}
-            for drop in plan.dropped:
-                name = canonicalize_name(drop.name)
-                cand = by_name.get(name)
-                if NO_RESOLVER not in drop.reason or cand is None:
-                    dropped.append(drop)
-                    continue
-                trial = {**pins, name: drop.after}
-                provider = Provider(
-                    dists,
-                    trial,
-                    source=source,
-                    policy=policy,
-                    ranked_tags=scan.target.tags,
-                    markers=scan.target.markers,
-                    memo=memo,
-                )
-                try:
-                    mapping = resolve(provider)
-                    moved, added = _moves(
-                        mapping,
-                        provider,
-                        installed,
-                        source,
-                        policy,
-                        scan.target.tags,
-                        f"{drop.name} {drop.after}",
-                        changes,
-                        additions,
-                        by_name,
-                    )
-                except ResolutionImpossible as exc:
-                    conflict = describe_conflict(exc, provider)
-                    dropped.append(dataclasses.replace(drop, reason=f"conflict: {conflict}"))
-                    continue
-                except (BudgetExceeded, ResolutionTooDeep, _Unreadable, _NoRestore) as exc:
-                    if isinstance(exc, ResolutionTooDeep):
-                        why = f"no solution within {exc.round_count} rounds"
-                    else:
-                        why = str(exc)
-                    reason = drop.reason.replace(NO_RESOLVER, f"resolver gave up: {why}")
-                    dropped.append(dataclasses.replace(drop, reason=reason))
-                    continue
-                except HashMismatch as exc:
-                    raise UpdateAborted(f"{exc.message}; nothing was changed") from exc
-                except IndexError_ as exc:
-                    reason = drop.reason.replace(NO_RESOLVER, f"resolver gave up: {exc.message}")
-                    dropped.append(dataclasses.replace(drop, reason=reason))
-                    continue
-                pins = trial
-                changes, additions = moved, added
-            dropped = [d for d in dropped if canonicalize_name(d.name) not in changes]
-            return Plan(
-                tuple(sorted(changes.values(), key=lambda c: c.canonical_name)),
-                tuple(sorted(dropped, key=lambda d: d.name.lower())),
-                tuple(sorted(additions.values(), key=lambda a: a.canonical_name)),
+        pins = {c.canonical_name: c.after for c in plan.changes}
+        changes = {c.canonical_name: c for c in plan.changes}
+        additions: dict[str, Addition] = {}
+        dropped: list[Dropped] = []
+        memo: dict[Any, Any] = {}
+        for drop in plan.dropped:
+            name = canonicalize_name(drop.name)
+            cand = by_name.get(name)
+            if NO_RESOLVER not in drop.reason or cand is None:
+                dropped.append(drop)
+                continue
+            trial = {**pins, name: drop.after}
+            provider = Provider(
+                dists,
+                trial,
+                source=source,
+                policy=policy,
+                ranked_tags=scan.target.tags,
+                markers=scan.target.markers,
+                memo=memo,
+                firm=(name,),
             )
+            try:
+                mapping = resolve(provider)
+                moved, added = _moves(
+                    mapping,
+                    provider,
+                    installed,
+                    source,
+                    policy,
+                    scan.target.tags,
+                    f"{drop.name} {drop.after}",
+                    changes,
+                    additions,
+                    by_name,
+                )
+            except ResolutionImpossible as exc:
+                conflict = describe_conflict(exc, provider)
+                dropped.append(dataclasses.replace(drop, reason=f"conflict: {conflict}"))
+                continue
+            except (BudgetExceeded, ResolutionTooDeep, _Unreadable, _NoRestore) as exc:
+                if isinstance(exc, ResolutionTooDeep):
+                    why = f"no solution within {exc.round_count} rounds"
+                else:
+                    why = str(exc)
+                reason = drop.reason.replace(NO_RESOLVER, f"resolver gave up: {why}")
+                dropped.append(dataclasses.replace(drop, reason=reason))
+                continue
+            except HashMismatch as exc:
+                raise UpdateAborted(f"{exc.message}; nothing was changed") from exc
+            except IndexError_ as exc:
+                reason = drop.reason.replace(NO_RESOLVER, f"resolver gave up: {exc.message}")
+                dropped.append(dataclasses.replace(drop, reason=reason))
+                continue
+            for gone in changes.keys() - moved.keys():
+                # An accepted target that this one's new version holds where it is.
+                earlier = changes[gone]
+                if gone in by_name:
+                    after = Version(earlier.after)
+                    holder = _capped_by(gone, after, mapping, provider)
+                    why = (
+                        f"held back by {holder}" if holder else f"not with {drop.name} {drop.after}"
+                    )
+                    dropped.append(Dropped(earlier.name, earlier.before, earlier.after, why))
+            pins = trial
+            changes, additions = moved, added
+        dropped = [d for d in dropped if canonicalize_name(d.name) not in changes]
+        return Plan(
+            tuple(sorted(changes.values(), key=lambda c: c.canonical_name)),
+            tuple(sorted(dropped, key=lambda d: d.name.lower())),
+            tuple(sorted(additions.values(), key=lambda a: a.canonical_name)),
+        )
 
-        return await asyncio.to_thread(work)
+    return await asyncio.to_thread(work)
 
 
 class _NoRestore(Exception):
@@ -258,9 +370,17 @@ def _moves(  # noqa: PLR0917 - private, one call site
             continue
         old = previous.get(name)
         target = targets.get(name)
-        if target is not None and target.target.after == chosen.raw and target.restore is not None:
+        if target is not None and target.restore is not None:
             restore: IndexFile | None = target.restore
-            reason = ""
+            if chosen.raw == target.target.after:
+                reason = ""
+            elif old is not None and old.after == chosen.raw:
+                reason = old.reason
+            elif chosen.version < Version(target.target.after):
+                holder = _capped_by(name, Version(target.target.after), mapping, provider)
+                reason = f"not {target.target.after}: {holder or 'no consistent set with it'}"
+            else:
+                reason = f"needed by {cause}"
         else:
             files = _files_of(source.releases(name), dist.version)
             restore = rank_wheels(files, policy, tags, installed=True)
@@ -271,6 +391,24 @@ def _moves(  # noqa: PLR0917 - private, one call site
             dist.name, name, dist.version, chosen.raw, chosen.wheel, restore, requires, reason
         )
     return changes, additions
+
+
+def _capped_by(name: str, version: Version, mapping: Mapping[str, Any], provider: Any) -> str:
+    """Who, in a resolution, rules ``version`` of ``name`` out: "fff 1.0 requires eee<2"."""
+    from pipfresh.requirements import parse_requirement, requirement_text
+
+    for other, chosen in sorted(mapping.items()):
+        if other == name:
+            continue
+        for line in provider.requires_of(chosen):
+            req = parse_requirement(line)
+            if req is None or canonicalize_name(req.name) != name:
+                continue
+            if not req.specifier.contains(version, prereleases=True):
+                dist = provider.installed.get(other)
+                shown = dist.name if dist is not None else other
+                return f"{shown} {chosen.raw} requires {requirement_text(req)}"
+    return ""
 
 
 def _files_of(releases: Sequence[Release], version: str) -> tuple[IndexFile, ...]:
@@ -294,39 +432,37 @@ def client_for(scan: ScanInput) -> IndexClient:
 
 
 async def _gather(
-    scan: ScanInput, targets: Sequence[Target]
-) -> tuple[list[Candidate], dict[str, bytes]]:
-    policy = policy_for(scan.target, scan.pre)
-    fetched: dict[str, bytes] = {}
-    async with client_for(scan) as client:
+    scan: ScanInput, source: _IndexSource, targets: Sequence[Target]
+) -> list[Candidate]:
+    policy = _policy(scan)
+    tags = scan.target.tags
 
-        async def one(target: Target) -> Candidate:
-            try:
-                page, _ = await client.fetch(target.canonical_name, conditional=False)
-            except IndexError_ as exc:
-                return Candidate(target, None, None, error=exc.message)
-            wheel = rank_wheels(_files(page, target.after), policy, scan.target.tags)
-            restore = rank_wheels(
-                _files(page, target.before), policy, scan.target.tags, installed=True
-            )
-            if wheel is None or restore is None:
-                return Candidate(target, wheel, restore)
-            try:
-                metadata = await _metadata(client, target.canonical_name, wheel, fetched)
-            except HashMismatch:
-                raise
-            except IndexError_ as exc:
-                return Candidate(target, wheel, restore, error=exc.message)
-            except (zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
-                reason = f"cannot read the metadata of {wheel.filename}: {exc}"
-                return Candidate(target, wheel, restore, error=reason)
-            headers = HeaderParser().parsestr(metadata)
-            requires = tuple(headers.get_all("Requires-Dist") or ())
-            return Candidate(
-                target, wheel, restore, requires, headers.get("Requires-Python") or None
-            )
+    async def one(target: Target) -> Candidate:
+        try:
+            page = await source.page(target.canonical_name)
+        except IndexError_ as exc:
+            return Candidate(target, None, None, error=exc.message)
+        wheel = rank_wheels(_files(page, target.after), policy, tags)
+        restore = rank_wheels(_files(page, target.before), policy, tags, installed=True)
+        if wheel is None or restore is None:
+            return Candidate(target, wheel, restore)
+        known = source.known.get((target.canonical_name, target.after))
+        if known is not None:  # read by an earlier round's resolver
+            return Candidate(target, wheel, restore, known)
+        try:
+            metadata = await _metadata(source.client, target.canonical_name, wheel, source.fetched)
+        except HashMismatch:
+            raise
+        except IndexError_ as exc:
+            return Candidate(target, wheel, restore, error=exc.message)
+        except (zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
+            reason = f"cannot read the metadata of {wheel.filename}: {exc}"
+            return Candidate(target, wheel, restore, error=reason)
+        headers = HeaderParser().parsestr(metadata)
+        requires = tuple(headers.get_all("Requires-Dist") or ())
+        return Candidate(target, wheel, restore, requires, headers.get("Requires-Python") or None)
 
-        results = await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
+    results = await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
     candidates: list[Candidate] = []
     for result in results:
         if isinstance(result, HashMismatch):
@@ -334,7 +470,7 @@ async def _gather(
         if isinstance(result, BaseException):
             raise result
         candidates.append(result)
-    return candidates, fetched
+    return candidates
 
 
 def _files(page: ProjectPage, version: str) -> tuple[IndexFile, ...]:

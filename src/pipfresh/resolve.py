@@ -8,9 +8,10 @@ installed, or another installed package to move with it, is handed here: resolve
 * every installed distribution stays installed, at its installed version unless a
   newer one is needed (never an older one); packages not installed from an index
   (editable, direct URL) never move;
-* every target goes to at least its target version, to exactly that one unless
-  something needs it newer (a target's wanted version can be capped by a package
-  that is itself moving);
+* every target moves up from its installed version: to exactly its target version
+  unless something needs it newer (a target's wanted version can be capped by a
+  package that is itself moving), or, when another target's new version caps it,
+  to the newest version between the installed one and the target that fits;
 * a distribution that is not installed is added at its newest compatible version.
 
 Candidates come from the index through a :class:`Source` (the caller's adapter on
@@ -105,6 +106,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         ranked_tags: Sequence[str],
         markers: Mapping[str, str],
         memo: dict[Any, Any] | None = None,
+        firm: Iterable[str] | None = None,
     ) -> None:
         self.installed: dict[str, InstalledDist] = {}
         for dist in dists:
@@ -112,6 +114,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         self.pins: dict[str, Version] = {
             str(canonicalize_name(k)): Version(v) for k, v in pins.items()
         }
+        # Targets that must move up; any other pinned target may stay where it is
+        # when nothing newer fits beside them (it is then held back by them).
+        self.firm = set(self.pins) if firm is None else {canonicalize_name(n) for n in firm}
         self.source = source
         self.policy = policy
         self.ranked_tags = ranked_tags
@@ -215,9 +220,19 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         dist = self.installed.get(name)
         pin = self.pins.get(name)
         if pin is not None:
-            # The target version first; a newer one only when something needs it.
+            # The target version first; a newer one only when something needs it; then
+            # the ones between the installed version and the target, newest first, so
+            # that a target capped by another target's new version still moves up.
+            floor = None if dist is None else parse_version(dist.version)
             yield from (c for c in self._index(name, extras) if c.version == pin)
             yield from (c for c in self._index(name, extras) if c.version > pin)
+            yield from (
+                c
+                for c in self._index(name, extras)
+                if c.version < pin and (floor is None or c.version > floor)
+            )
+            if dist is not None and floor is not None:
+                yield Cand(name, extras, floor, dist.version, None, True)
             return
         if dist is None:
             yield from self._index(name, extras)
@@ -277,7 +292,14 @@ def resolve(provider: Provider, *, max_rounds: int | None = None) -> dict[str, C
     """The resolved version of every project (plain identifiers only)."""
     roots = [Req(name, frozenset(), SpecifierSet(), name) for name in provider.installed]
     for name, version in provider.pins.items():
-        roots.append(Req(name, frozenset(), SpecifierSet(f">={version}"), f"{name}>={version}"))
+        if name not in provider.firm:
+            continue
+        # A firm target must move up, ideally to its pin (see Provider._all), at least
+        # past the installed version.
+        dist = provider.installed.get(name)
+        floor = None if dist is None else parse_version(dist.version)
+        spec = f">{floor}" if floor is not None and floor < version else f">={version}"
+        roots.append(Req(name, frozenset(), SpecifierSet(spec), f"{name}{spec}"))
     # About one round per project is needed; the margin bounds the backtracking.
     rounds = max_rounds if max_rounds is not None else len(roots) + MAX_BACKTRACK_ROUNDS
     resolver: Resolver[Req, Cand, str] = Resolver(provider, BaseReporter())

@@ -14,7 +14,9 @@ from pipfresh.plan import (
     Dropped,
     Plan,
     Target,
+    chain,
     choose_targets,
+    installed_after,
     make_plan,
     plan_document,
     plan_lines,
@@ -270,3 +272,60 @@ def test_a_dropped_change_does_not_take_down_a_target_only_it_conflicted_with() 
     )
     assert planned(plan) == {"pydantic": "1.10.27"}
     assert "annotated-doc" in reasons(plan)["fastapi"]
+
+
+def change(name: str, before: str, after: str, *requires: str, reason: str = "") -> Change:
+    return Change(
+        name, name, before, after, wheel(name, after), wheel(name, before), requires, reason
+    )
+
+
+def test_installed_after_applies_changes_and_adds_additions() -> None:
+    plan = Plan(
+        (change("kap", "1.0", "2.0", "lib<3"),),
+        (),
+        (Addition("new", "new", "1.1", wheel("new", "1.1"), ("x>=1",)),),
+    )
+    after = installed_after([dist("kap", "1.0", "lib<2"), dist("lib", "1.0")], plan)
+    assert [(d.name, d.version, d.requires) for d in after] == [
+        ("kap", "2.0", ("lib<3",)),
+        ("lib", "1.0", ()),
+        ("new", "1.1", ("x>=1",)),
+    ]
+
+
+def test_chain_keeps_the_first_before_and_restore_and_the_last_after() -> None:
+    first = Plan(
+        (change("kap", "1.0", "2.0"), change("lib", "1.0", "1.5", reason="needed by x")),
+        (
+            Dropped("old", "1.0", "2.0", "held back by kap 1.0 requires old<2"),
+            Dropped("zzz", "1.0", "2.0", "first reason"),
+        ),
+        (Addition("new", "new", "1.0", wheel("new", "1.0")),),
+    )
+    then = Plan(
+        (
+            change("lib", "1.5", "2.5"),
+            change("old", "1.0", "3.0"),
+            change("new", "1.0", "1.2", "x>=1"),
+        ),
+        (Dropped("zzz", "1.0", "3.0", "second reason"),),
+        (Addition("more", "more", "0.1", wheel("more", "0.1")),),
+    )
+    plan = chain(first, then)
+    moved = {c.name: (c.before, c.after, c.restore.filename, c.reason) for c in plan.changes}
+    assert moved == {
+        "kap": ("1.0", "2.0", "kap-1.0-py3-none-any.whl", ""),
+        "lib": ("1.0", "2.5", "lib-1.0-py3-none-any.whl", "needed by x"),
+        "old": ("1.0", "3.0", "old-1.0-py3-none-any.whl", ""),
+    }
+    assert {a.name: (a.version, a.requires) for a in plan.additions} == {
+        "more": ("0.1", ()),
+        "new": ("1.2", ("x>=1",)),
+    }
+    assert plan.dropped == (Dropped("zzz", "1.0", "3.0", "second reason"),)
+
+
+def test_chain_with_an_empty_second_round_is_the_first() -> None:
+    first = Plan((change("a", "1.0", "2.0"),), (Dropped("b", "1", "2", "why"),))
+    assert chain(first, Plan((), ())) == first

@@ -184,3 +184,54 @@ def test_a_target_goes_past_its_wanted_version_when_a_moving_package_needs_it() 
     assert result == {"httpx": "0.28", "httpcore": "1.1"}
     result, _ = solve(dists, {"httpcore": "0.17.3"}, source)
     assert result == {"httpx": "0.24", "httpcore": "0.17.3"}
+
+
+def test_a_target_stops_below_its_wanted_version_when_another_target_caps_it() -> None:
+    # The sympy/mpmath case: the installed sympy lets mpmath go to 1.4, but sympy's
+    # own target needs mpmath<1.4. mpmath still moves up, as far as sympy allows.
+    source = FakeSource(
+        {
+            "sympy": {"1.11": ("mpmath>=0.19",), "1.14": ("mpmath>=1.1,<1.4",)},
+            "mpmath": {"1.2.1": (), "1.3.0": (), "1.4.1": ()},
+        }
+    )
+    dists = [dist("sympy", "1.11", "mpmath>=0.19"), dist("mpmath", "1.2.1")]
+    result, _ = solve(dists, {"sympy": "1.14", "mpmath": "1.4.1"}, source)
+    assert result == {"sympy": "1.14", "mpmath": "1.3.0"}
+
+
+def test_a_target_never_goes_back_to_its_installed_version() -> None:
+    # No version above the installed one fits: a conflict, not a silent non-move.
+    source = FakeSource(
+        {"a": {"1.0": (), "2.0": ("b<1.1",)}, "b": {"1.0": (), "1.1": (), "1.2": ()}}
+    )
+    dists = [dist("a", "1.0"), dist("b", "1.0")]
+    provider = Provider(
+        dists,
+        {"a": "2.0", "b": "1.2"},
+        source=source,
+        policy=POLICY,
+        ranked_tags=TAGS,
+        markers=MARKERS,
+    )
+    with pytest.raises(ResolutionImpossible):
+        resolve(provider)
+
+
+def test_a_target_that_is_not_firm_may_stay_for_the_firm_one() -> None:
+    # sympy 1.14 caps mpmath below every version above the installed one: mpmath
+    # stays (held back by sympy) so that sympy, the firm target, can move.
+    source = FakeSource(
+        {
+            "sympy": {"1.12": ("mpmath>=0.19",), "1.14": ("mpmath>=1.1,<1.4",)},
+            "mpmath": {"1.3.0": (), "1.4.1": ()},
+        }
+    )
+    dists = [dist("sympy", "1.12", "mpmath>=0.19"), dist("mpmath", "1.3.0")]
+    pins = {"sympy": "1.14", "mpmath": "1.4.1"}
+    provider = Provider(
+        dists, pins, source=source, policy=POLICY, ranked_tags=TAGS, markers=MARKERS, firm=["sympy"]
+    )
+    mapping = resolve(provider)
+    assert {name: c.raw for name, c in mapping.items()} == {"sympy": "1.14", "mpmath": "1.3.0"}
+    assert mapping["mpmath"].installed
