@@ -2,11 +2,15 @@
 
 Blocking use::
 
-    from pipfresh import UpgradeConfig, check_outdated
+    from pipfresh import UpgradeConfig, check_outdated, update
 
     report = check_outdated(python=".venv", config=UpgradeConfig(concurrency=20))
     for pkg in report.outdated:
         print(pkg.name, pkg.installed, pkg.wanted, pkg.latest, pkg.bump)
+
+    result = update(python=".venv")  # plan, download, install, verify; rolls back on failure
+    for change in result.results:
+        print(change.name, change.before, "->", change.after)
 
 Streaming use (results arrive as the indexes answer)::
 
@@ -21,30 +25,41 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 __all__ = [
+    "Addition",
+    "Change",
+    "ChangeResult",
+    "Dropped",
     "Holder",
     "PackageStatus",
     "PipfreshError",
+    "Plan",
     "ProjectError",
     "Report",
     "Summary",
     "TargetEnv",
+    "UpdateResult",
     "UpgradeConfig",
     "__version__",
     "check_outdated",
     "stream_outdated",
+    "update",
 ]
 
 # Imports are lazy so that `pipfresh --version` and `--help` do not pay for
 # packaging and aiohttp.
 if TYPE_CHECKING:
-    from pipfresh.api import check_outdated, stream_outdated
+    from pipfresh.api import UpdateResult, check_outdated, stream_outdated, update
     from pipfresh.errors import PipfreshError
     from pipfresh.models import Holder, PackageStatus, ProjectError, Report, Summary, TargetEnv
+    from pipfresh.plan import Addition, Change, Dropped, Plan
     from pipfresh.settings import UpgradeConfig
+    from pipfresh.upgrade import ChangeResult
 
 _LAZY = {
     "check_outdated": "pipfresh.api",
     "stream_outdated": "pipfresh.api",
+    "update": "pipfresh.api",
+    "UpdateResult": "pipfresh.api",
     "PipfreshError": "pipfresh.errors",
     "Holder": "pipfresh.models",
     "PackageStatus": "pipfresh.models",
@@ -52,7 +67,12 @@ _LAZY = {
     "Report": "pipfresh.models",
     "Summary": "pipfresh.models",
     "TargetEnv": "pipfresh.models",
+    "Addition": "pipfresh.plan",
+    "Change": "pipfresh.plan",
+    "Dropped": "pipfresh.plan",
+    "Plan": "pipfresh.plan",
     "UpgradeConfig": "pipfresh.settings",
+    "ChangeResult": "pipfresh.upgrade",
 }
 
 

@@ -1,12 +1,26 @@
-"""The public Python API: blocking and streaming scans."""
+"""The public Python API: blocking and streaming scans, and updates.
+
+:func:`run_update` is the update use case itself, shared by :func:`update` and
+``pipfresh update``: the CLI renders and confirms through its hooks, the API
+passes none (calling :func:`update` is the confirmation).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import contextlib
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-from pipfresh.models import PackageStatus, ProjectError, Report
+from pipfresh.errors import UsageError
+from pipfresh.install import INSTALLERS, InstallerName
+from pipfresh.models import PackageStatus, ProjectError, Report, TargetEnv
+from pipfresh.plan import Plan
 from pipfresh.scan import iter_results, prepare, run
 from pipfresh.settings import UpgradeConfig
+from pipfresh.upgrade import ChangeResult
 
 
 def check_outdated(
@@ -52,3 +66,240 @@ async def stream_outdated(
     scan = prepare(python, config, names=names)
     async for result in iter_results(scan):
         yield result
+
+
+# ----- update ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """What an update planned, and what it changed.
+
+    Attributes:
+        plan: every change and addition planned, and every outdated package left
+            alone with its reason (``plan.dropped``).
+        results: one :class:`ChangeResult` per package moved (``status`` is
+            ``"updated"``) or newly installed (``"added"``); empty after a dry run
+            or when there was nothing to do.
+        installer: the installer that ran, or would have run: ``"uv"`` or ``"pip"``.
+        timings: seconds per step: ``scan`` and ``plan``, then ``download``,
+            ``install`` and ``verify`` when the plan was carried out.
+        report: the scan the plan was made from; projects that could not be
+            checked (``report.errors``) were not updated.
+        dry_run: only the plan was made; nothing was locked or changed.
+        warnings: one line each, about the run rather than a package (an index
+            that was ignored, an interrupted earlier update that a dry run found, ...).
+        recovered: an earlier update of this environment had been killed
+            mid-install, and its previous versions were restored before this one
+            began: what was done, in one line. None otherwise.
+    """
+
+    plan: Plan
+    results: tuple[ChangeResult, ...]
+    installer: str
+    timings: Mapping[str, float]
+    report: Report
+    dry_run: bool = False
+    warnings: tuple[str, ...] = ()
+    recovered: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether this update changed the environment (never after a dry run or an
+        empty plan; a recovery alone does not count)."""
+        return bool(self.results)
+
+    @property
+    def environment(self) -> TargetEnv:
+        """The environment that was updated (or planned for)."""
+        return self.report.environment
+
+
+def update(
+    python: str | None = None,
+    config: UpgradeConfig | None = None,
+    *,
+    names: Iterable[str] = (),
+    latest: bool = False,
+    dry_run: bool = False,
+    installer: InstallerName = "auto",
+    break_system_packages: bool = False,
+    on_output: Callable[[str], None] | None = None,
+) -> UpdateResult:
+    """Upgrade the outdated packages of an environment, as ``pipfresh update -y`` does.
+
+    Scans, plans a consistent set of upgrades, downloads every file (sha256-checked)
+    before anything changes, installs them in one step, verifies the result, and
+    restores the previous versions on any failure or interrupt. Calling this is the
+    confirmation: nothing is asked, and nothing is printed.
+
+    Args:
+        python: the target, as for :func:`check_outdated`.
+        config: index, cache and selection settings, as for :func:`check_outdated`;
+            the environment's lock lives in its cache folder.
+        names: only update these installed projects (and what must move with them).
+        latest: move to the latest versions rather than the wanted ones (those the
+            other installed packages allow); what would conflict is dropped from the
+            plan with its reason.
+        dry_run: only make the plan: no lock is taken, and nothing is downloaded
+            for the install or changed.
+        installer: ``"auto"`` (uv when it can be found, else pip), ``"uv"`` or ``"pip"``.
+        break_system_packages: allow changing an externally managed (PEP 668)
+            environment.
+        on_output: called with each line the installer writes (rollback included).
+
+    Returns:
+        The plan, and one result per package changed. Projects that could not be
+        checked do not raise: they are in ``result.report.errors`` and not updated.
+
+    Raises:
+        UsageError: ``installer`` is unknown or cannot be found; the target is
+            externally managed and ``break_system_packages`` is not set; another
+            update holds the environment's lock; a name is not installed.
+        TargetError, ConfigError: the target or a setting cannot be used.
+        UpdateAborted: the update stopped before the environment was touched (a
+            download failed, a hash did not match); nothing was changed.
+        RolledBack: the install or its verification failed, or was interrupted;
+            every package was restored to its previous version.
+        RollbackFailed: the update failed and the previous versions could not all
+            be restored; the message names the packages that differ.
+
+    All of these derive from :class:`PipfreshError`. A KeyboardInterrupt during the
+    downloads propagates as it is: nothing was changed. Must not be called from a
+    running event loop.
+    """
+    if installer not in INSTALLERS:
+        raise UsageError(f"installer must be one of {', '.join(INSTALLERS)}, got {installer!r}")
+    return run_update(
+        python,
+        config,
+        names=names,
+        installer=installer,
+        latest=latest,
+        dry_run=dry_run,
+        break_system_packages=break_system_packages,
+        on_output=on_output,
+    )
+
+
+def run_update(
+    python: str | None = None,
+    config: UpgradeConfig | None = None,
+    *,
+    names: Iterable[str] = (),
+    installer: InstallerName = "auto",
+    latest: bool = False,
+    dry_run: bool = False,
+    break_system_packages: bool = False,
+    on_recovered: Callable[[str], None] | None = None,
+    on_report: Callable[[Report, Sequence[str]], None] | None = None,
+    on_plan: Callable[[UpdateResult], bool] | None = None,
+    on_output: Callable[[str], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> UpdateResult:
+    """The update use case behind :func:`update` and ``pipfresh update``: prepare,
+    PEP 668 refusal, lock, recovery of a killed update, scan, plan, then (unless
+    ``dry_run``) carry the plan out. It never prints; the caller follows each step
+    through its hooks:
+
+    * ``on_recovered(line)`` when an earlier, killed update was restored first;
+    * ``on_report(report, warnings)`` once the scan is done, before planning;
+    * ``on_plan(pending)`` once the plan is made, before anything changes (dry runs
+      and empty plans included), with the result so far (no ``results`` yet).
+      Returning False stops there and ``pending`` is returned: nothing changed;
+    * ``on_output(line)`` and ``on_stage(name)`` while the plan is carried out
+      (see :func:`pipfresh.upgrade.execute`); a KeyboardInterrupt that escapes
+      after ``on_stage("download")`` came during the downloads.
+
+    Raises what :func:`update` documents.
+    """
+    from pipfresh import journal
+    from pipfresh.install import choose_installer
+    from pipfresh.planning import plan_update
+    from pipfresh.upgrade import environment_lock, execute, recover_interrupted
+
+    names = tuple(names)  # read twice when a recovery changed the environment
+    scan = prepare(python, config, names=names)
+    target = scan.target
+    # A dry run changes nothing, so it may show the plan of a system environment.
+    if target.externally_managed and not break_system_packages and not dry_run:
+        raise UsageError(
+            f"{target.prefix} is externally managed (PEP 668): use a virtual environment, "
+            "or pass --break-system-packages"
+        )
+    backend = choose_installer(installer)
+    root = _lock_root(scan.settings)
+    warnings: list[str] = []
+    recovered: str | None = None
+    with contextlib.ExitStack() as stack:
+        if dry_run:
+            # Read-only, without the lock: only say that the next update restores first.
+            pending_journal = journal.pending_warning(root, target.prefix)
+            if pending_journal is not None:
+                warnings.append(pending_journal)
+        else:
+            # Held from the scan on: a plan made while another update runs is stale.
+            stack.enter_context(environment_lock(root, target))
+            recovered = recover_interrupted(
+                root,
+                target,
+                backend,
+                break_system_packages=break_system_packages,
+                on_output=on_output,
+            )
+            if recovered is not None:
+                if on_recovered is not None:
+                    on_recovered(recovered)
+                # The scan input was read from the environment as the killed update left it.
+                scan = prepare(python, config, names=names)
+        report = run(scan)
+        warnings += scan.warnings
+        if on_report is not None:
+            on_report(report, tuple(warnings))
+        planned = plan_update(scan, report, latest=latest)
+        pending = UpdateResult(
+            plan=planned.plan,
+            results=(),
+            installer=backend.name,
+            timings={"scan": report.summary.seconds, "plan": round(planned.seconds, 3)},
+            report=report,
+            dry_run=dry_run,
+            warnings=tuple(warnings),
+            recovered=recovered,
+        )
+        proceed = True if on_plan is None else on_plan(pending)
+        if dry_run or planned.plan.empty or not proceed:
+            return pending
+        outcome = execute(
+            scan,
+            planned,
+            backend,
+            break_system_packages=break_system_packages,
+            on_output=on_output,
+            on_stage=on_stage,
+            cache_root=root,
+        )
+    return dataclasses.replace(
+        pending,
+        results=outcome.results,
+        installer=outcome.installer,
+        timings={"scan": report.summary.seconds, **outcome.timings},
+    )
+
+
+def _lock_root(settings: UpgradeConfig) -> Path:
+    """The cache folder that holds the environment's lock and update journal; the
+    same with ``no_cache``, so such a run still waits its turn."""
+    from pipfresh.cache import default_cache_dir
+
+    configured = settings.cache_dir
+    return Path(configured).expanduser() if configured else default_cache_dir(os.environ)
+
+
+__all__ = [
+    "UpdateResult",
+    "check_outdated",
+    "run_update",
+    "stream_outdated",
+    "update",
+]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import enum
 import os
 import sys
@@ -310,6 +309,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     scan = prepare(args.python, config, names=args.names)
+    _warn_interrupted_update(args, scan.target.prefix)
     if args.verbose:
         _log_setup(scan)
     progress = ProgressLine(
@@ -413,19 +413,28 @@ def _log_setup(scan: object) -> None:
         sys.stderr.write(f"pipfresh: {line}\n")
 
 
+def _warn_interrupted_update(args: argparse.Namespace, prefix: str) -> None:
+    """Read-only commands only say that an interrupted update awaits its restore."""
+    from pipfresh.cache import default_cache_dir
+    from pipfresh.journal import pending_warning
+
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir(os.environ)
+    warning = pending_warning(root, prefix)
+    if warning is not None:
+        sys.stderr.write(f"pipfresh: warning: {warning}\n")
+
+
 def _update(args: argparse.Namespace) -> int:
     """``pipfresh update``: scan, plan, confirm, then carry the plan out."""
     import json
     import time
 
-    from pipfresh.cache import default_cache_dir
+    from pipfresh.api import UpdateResult, run_update
     from pipfresh.errors import UsageError
-    from pipfresh.install import choose_installer
+    from pipfresh.models import Report
     from pipfresh.plan import plan_document, plan_lines
-    from pipfresh.planning import plan_update
-    from pipfresh.scan import prepare, run
     from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
-    from pipfresh.upgrade import environment_lock, execute, outcome_document
+    from pipfresh.upgrade import Outcome, Terminated, outcome_document
 
     if args.format not in ("table", "json"):
         raise UsageError("pipfresh update: --format must be table or json")
@@ -435,83 +444,99 @@ def _update(args: argparse.Namespace) -> int:
             "pipfresh update needs a confirmation: pass -y to update without asking, "
             "or --dry-run to see the plan"
         )
-    config = _config(args)
-    scan = prepare(args.python, config, names=args.names)
-    target = scan.target
-    if target.externally_managed and not args.break_system_packages and not args.dry_run:
-        raise UsageError(
-            f"{target.prefix} is externally managed (PEP 668): use a virtual environment, "
-            "or pass --break-system-packages"
-        )
-    installer = choose_installer(args.installer)
     out = sys.stdout
     err = sys.stderr
-    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir(os.environ)
-    with contextlib.ExitStack() as stack:
-        if not args.dry_run:
-            stack.enter_context(environment_lock(root, target))
-        report = run(scan)
-        for warning in scan.warnings:
+    declined = False
+    started: float | None = None  # when the first stage (the downloads) began
+
+    def on_recovered(line: str) -> None:
+        err.write(f"pipfresh: {line}\n")
+
+    def on_report(report: Report, warnings: Sequence[str]) -> None:
+        for warning in warnings:
             err.write(f"pipfresh: warning: {warning}\n")
         for error in report.errors:
             err.write(f"pipfresh: warning: could not check {error.name}: {error.reason}\n")
-        planned = plan_update(scan, report, latest=args.latest)
-        plan = planned.plan
-        document: dict[str, object] = {
-            "version": SCHEMA_VERSION,
-            "environment": environment_dict(target),
-            "installer": installer.name,
-            "dry_run": bool(args.dry_run),
-            "plan": plan_document(plan),
-        }
+
+    def on_plan(pending: UpdateResult) -> bool:
+        nonlocal declined
+        plan = pending.plan
         if args.format == "table":
-            out.write(f"Update plan for {target.prefix} (installer: {installer.name})\n")
+            out.write(
+                f"Update plan for {pending.environment.prefix} (installer: {pending.installer})\n"
+            )
             out.write("\n".join(plan_lines(plan)) + "\n")
             out.flush()
-        if args.dry_run or plan.empty:
-            if args.format == "json":
-                out.write(json.dumps(document, indent=2) + "\n")
-            return ExitCode.OK
-        if not args.yes:
-            if args.format == "json":
-                err.write("\n".join(plan_lines(plan)) + "\n")
-            err.write("Proceed? [y/N] ")
-            err.flush()
-            answer = sys.stdin.readline().strip().lower()
-            if answer not in ("y", "yes"):
-                err.write("pipfresh: nothing was changed\n")
-                return ExitCode.OK
+        if args.dry_run or plan.empty or args.yes:
+            return True
+        if args.format == "json":
+            err.write("\n".join(plan_lines(plan)) + "\n")
+        err.write("Proceed? [y/N] ")
+        err.flush()
+        declined = sys.stdin.readline().strip().lower() not in ("y", "yes")
+        return not declined
 
-        def on_output(line: str) -> None:
-            if args.verbose:
-                err.write(line)
+    def on_output(line: str) -> None:
+        if args.verbose:
+            err.write(line)
 
-        started = time.perf_counter()
+    def on_stage(name: str) -> None:
+        nonlocal started
+        if started is None:
+            started = time.perf_counter()
+        if args.verbose:
+            err.write(f"pipfresh: {name} ({time.perf_counter() - started:.2f} s)\n")
 
-        def on_stage(name: str) -> None:
-            if args.verbose:
-                err.write(f"pipfresh: {name} ({time.perf_counter() - started:.2f} s)\n")
-
-        outcome = execute(
-            scan,
-            planned,
-            installer,
+    try:
+        result = run_update(
+            args.python,
+            _config(args),
+            names=args.names,
+            installer=args.installer,
+            latest=args.latest,
+            dry_run=args.dry_run,
             break_system_packages=args.break_system_packages,
+            on_recovered=on_recovered,
+            on_report=on_report,
+            on_plan=on_plan,
             on_output=on_output,
             on_stage=on_stage,
         )
-    timings = {"scan": report.summary.seconds, **outcome.timings}
+    except KeyboardInterrupt as exc:
+        if started is None:
+            raise
+        # Once the stages began, only the downloads let an interrupt through: during
+        # the install it is turned into a rollback (RolledBack).
+        if isinstance(exc, Terminated):
+            err.write("pipfresh: terminated during the downloads; nothing was changed\n")
+        else:
+            err.write("\npipfresh: interrupted during the downloads; nothing was changed\n")
+        return ExitCode.INTERRUPTED
+    if declined:
+        err.write("pipfresh: nothing was changed\n")
+        return ExitCode.OK
     if args.format == "json":
-        document["result"] = {**outcome_document(outcome), "timings": timings}
+        document: dict[str, object] = {
+            "version": SCHEMA_VERSION,
+            "environment": environment_dict(result.environment),
+            "installer": result.installer,
+            "dry_run": result.dry_run,
+            "plan": plan_document(result.plan),
+        }
+        if result.changed:
+            outcome = Outcome(result.results, result.installer, result.timings)
+            document["result"] = outcome_document(outcome)
         out.write(json.dumps(document, indent=2) + "\n")
-    else:
-        out.write("\n")
-        width = max(len(r.name) for r in outcome.results)
-        for result in outcome.results:
-            moved = f"{result.before or '(new)'} -> {result.after}"
-            out.write(f"{result.name:<{width}}  {moved}  {result.status}\n")
-        shown = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
-        added = sum(1 for r in outcome.results if r.status == "added")
-        counts = f"{len(outcome.results) - added} updated" + (f", {added} added" if added else "")
-        out.write(f"{counts} with {outcome.installer} ({shown})\n")
+        return ExitCode.OK
+    if not result.changed:
+        return ExitCode.OK
+    out.write("\n")
+    width = max(len(r.name) for r in result.results)
+    for change in result.results:
+        moved = f"{change.before or '(new)'} -> {change.after}"
+        out.write(f"{change.name:<{width}}  {moved}  {change.status}\n")
+    shown = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    added = sum(1 for r in result.results if r.status == "added")
+    counts = f"{len(result.results) - added} updated" + (f", {added} added" if added else "")
+    out.write(f"{counts} with {result.installer} ({shown})\n")
     return ExitCode.OK

@@ -11,7 +11,8 @@ and never reach the user::
     ├── UpdateError           ``update`` could not be completed
     │   ├── UpdateAborted     stopped before the environment was touched (exit 3)
     │   ├── RolledBack        failed, and the previous versions were restored (exit 4)
-    │   └── RollbackFailed    failed, and the previous versions could not all be restored
+    │   ├── RollbackFailed    failed, and the previous versions could not all be restored
+    │   └── CorruptJournal    the journal of an interrupted update cannot be used
     └── IndexError_           one project could not be answered by the index(es)
         ├── NotFound          no index knows the project
         ├── HTTPStatusError   an index answered with an HTTP error status
@@ -120,3 +121,12 @@ class RollbackFailed(UpdateError):
     def __init__(self, message: str, *, output: str = "") -> None:
         super().__init__(message)
         self.output = output
+
+
+class CorruptJournal(UpdateError):
+    """The journal an interrupted update left behind cannot be read or trusted."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason

@@ -9,6 +9,10 @@ values.
   runs the installer once, offline, with exactly those files. It verifies the
   result; on any failure or interrupt it reinstalls the previous wheels and checks
   that every distribution is back at its previous version.
+* Before the installer runs, :func:`execute` writes a journal (see
+  :mod:`pipfresh.journal`) beside the lock, with the restore wheels, so that an update
+  killed outright (SIGKILL, power loss) can be undone: :func:`recover_interrupted`,
+  called by the next run while it holds the lock, restores the previous versions.
 * :func:`environment_lock` keeps two updates of one environment apart.
 """
 
@@ -17,17 +21,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
+import shutil
 import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pipfresh import __version__, journal
 from pipfresh.errors import (
+    CorruptJournal,
     IndexError_,
     RollbackFailed,
     RolledBack,
@@ -81,8 +90,9 @@ def environment_lock(cache_root: Path, target: TargetEnv) -> Iterator[Path]:
 
     folder = cache_root / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(str(Path(target.prefix).resolve()).encode()).hexdigest()[:24]
-    path = folder / f"{digest}.lock"
+    # flock, not a pid file: the kernel releases it when its holder dies, even by
+    # SIGKILL, so a lock left behind by a dead process never blocks the next update.
+    path = folder / f"{journal.prefix_digest(target.prefix)}.lock"
     fd = open(path, "a+b")  # noqa: SIM115 - held for the whole block
     try:
         try:
@@ -102,7 +112,7 @@ def environment_lock(cache_root: Path, target: TargetEnv) -> Iterator[Path]:
 # ----- execute -----------------------------------------------------------------------
 
 
-class _Terminated(KeyboardInterrupt):
+class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is."""
 
 
@@ -113,13 +123,61 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise _Terminated()
+        raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+_T = TypeVar("_T")
+
+
+def _run_stoppable(main: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(main)``, where Ctrl-C and SIGTERM cancel ``main`` and then raise
+    KeyboardInterrupt (:class:`Terminated`).
+
+    An exception raised by a signal handler lands anywhere in the event loop, even
+    halfway through a client's cleanup (aiohttp then leaves coroutines never awaited
+    and says so on stderr); a cancellation lets every ``async with`` finish.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        return asyncio.run(main)
+
+    async def guarded() -> _T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def stop(signum: int) -> None:
+            received.append(signum)
+            task.cancel()
+
+        for signum in previous:
+            loop.add_signal_handler(signum, stop, signum)
+        try:
+            return await main
+        finally:
+            for signum, handler in previous.items():
+                loop.remove_signal_handler(signum)
+                # remove_signal_handler resets to the default, not to what was there.
+                if handler is not None:
+                    signal.signal(signum, handler)
+
+    try:
+        result = asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if not received:
+            raise
+    else:
+        # A signal that came as the last download finished still stops the update.
+        if not received:
+            return result
+    raise (Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()) from None
 
 
 @contextlib.contextmanager
@@ -145,26 +203,61 @@ def execute(
     on_output: Callable[[str], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
     workdir: Path | None = None,
+    cache_root: Path | None = None,
 ) -> Outcome:
     """Carry out ``planned``; see the module docstring.
 
+    With ``cache_root`` (the caller holds :func:`environment_lock` there and has called
+    :func:`recover_interrupted`), the files go to the environment's update folder and
+    a journal is written before the install; without it, to ``workdir`` or a
+    temporary folder, and an update killed outright cannot be recovered.
+
     Raises :class:`UpdateAborted` when the environment was not touched,
     :class:`RolledBack` when it was and has been restored, :class:`RollbackFailed`
-    when it could not be; KeyboardInterrupt during the downloads propagates (nothing
-    was changed).
+    when it could not be (the journal, if any, is kept for the next run);
+    KeyboardInterrupt (:class:`Terminated` for SIGTERM) during the downloads
+    propagates: nothing was changed, and the downloaded files are gone.
     """
     plan = planned.plan
     timings: dict[str, float] = {"plan": round(planned.seconds, 3)}
     target = scan.target
     with contextlib.ExitStack() as stack:
-        if workdir is None:
+        folder: Path | None = None
+        if cache_root is not None:
+            folder = workdir = _fresh_update_folder(cache_root, target)
+        elif workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pipfresh-")))
-        stage(on_stage, "download")
-        started = time.perf_counter()
-        new_files, old_files = asyncio.run(_download_all(scan, plan, planned.fetched, workdir))
-        timings["download"] = round(time.perf_counter() - started, 3)
-        before = _snapshot(read_installed(target.sys_path))
-        baseline = _problem_keys(read_installed(target.sys_path), target.markers)
+        # Until the journal is on disk nothing may change, and anything that stops the
+        # run takes the downloads with it.
+        try:
+            with _sigterm_as_interrupt():
+                stage(on_stage, "download")
+                started = time.perf_counter()
+                new_files, old_files = _run_stoppable(
+                    _download_all(scan, plan, planned.fetched, workdir)
+                )
+                timings["download"] = round(time.perf_counter() - started, 3)
+                before = _snapshot(read_installed(target.sys_path))
+                baseline = _problem_keys(read_installed(target.sys_path), target.markers)
+                added = [a.canonical_name for a in plan.additions if a.canonical_name not in before]
+                if folder is not None:
+                    _write_journal(
+                        folder,
+                        target,
+                        before=before,
+                        changes=plan.changes,
+                        old_files=old_files,
+                        added=added,
+                    )
+        except BaseException as exc:
+            if folder is not None:
+                journal.remove(folder)
+            if isinstance(exc, OSError):
+                raise UpdateAborted(
+                    f"cannot write the update's files in {workdir}: {exc.strerror or exc}; "
+                    "nothing was changed"
+                ) from None
+            raise
         output = ""
         failure: str | None = None
         with _sigterm_as_interrupt():
@@ -187,30 +280,180 @@ def execute(
                     failure = verify(target, plan.changes, baseline, plan.additions)
                     timings["verify"] = round(time.perf_counter() - started, 3)
             except KeyboardInterrupt as exc:
-                failure = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+                failure = "terminated" if isinstance(exc, Terminated) else "interrupted"
         if failure is None:
+            if folder is not None:
+                journal.remove(folder)
             results = tuple(
                 ChangeResult(c.name, c.before, c.after, "updated") for c in plan.changes
             ) + tuple(ChangeResult(a.name, "", a.version, "added") for a in plan.additions)
             return Outcome(results, installer.name, timings)
         stage(on_stage, "rollback")
         with _signals_ignored():
-            _rollback(
-                target,
-                installer,
-                old_files,
-                before,
-                [a.canonical_name for a in plan.additions],
-                failure=failure,
-                output=output,
-                break_system_packages=break_system_packages,
-                on_output=on_output,
-            )
+            try:
+                _rollback(
+                    target,
+                    installer,
+                    old_files,
+                    before,
+                    added,
+                    failure=failure,
+                    output=output,
+                    break_system_packages=break_system_packages,
+                    on_output=on_output,
+                )
+            except RollbackFailed as exc:
+                raise _journal_kept(exc, folder) from None
+        if folder is not None:
+            journal.remove(folder)
         raise RolledBack(
             f"update failed ({failure}); every package was restored to its previous version",
             output=output,
         )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fresh_update_folder(cache_root: Path, target: TargetEnv) -> Path:
+    folder = journal.update_folder(cache_root, target.prefix)
+    if journal.journal_path(folder).exists():
+        raise UpdateAborted(
+            f"an interrupted update of {target.prefix} has not been restored yet "
+            f"(journal {journal.journal_path(folder)}); nothing was changed"
+        )
+    # What is left without a journal is an update killed during its downloads.
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        (folder / journal.NEW_DIR).mkdir(parents=True)
+        (folder / journal.RESTORE_DIR).mkdir()
+    except OSError as exc:
+        raise UpdateAborted(
+            f"cannot create {folder}: {exc.strerror or exc}; nothing was changed"
+        ) from None
+    return folder
+
+
+def _write_journal(
+    folder: Path,
+    target: TargetEnv,
+    *,
+    before: Mapping[str, str],
+    changes: Sequence[Change],
+    old_files: Sequence[Path],
+    added: Sequence[str],
+) -> None:
+    digests = {c.restore.filename: c.restore.sha256 or "" for c in changes}
+    record = journal.Journal(
+        prefix=target.prefix,
+        python=target.python,
+        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        pid=os.getpid(),
+        before=dict(before),
+        restore=tuple(
+            journal.RestoreWheel(path.relative_to(folder).as_posix(), digests[path.name])
+            for path in old_files
+        ),
+        added=tuple(added),
+        pipfresh_version=__version__,
+    )
+    journal.write(folder, record)
+
+
+def _journal_kept(exc: RollbackFailed, folder: Path | None) -> RollbackFailed:
+    if folder is None:
+        return exc
+    return RollbackFailed(
+        f"{exc.message}; the next 'pipfresh update' tries again from {folder} "
+        "(delete that folder to give up on restoring)",
+        output=exc.output,
+    )
+
+
+# ----- recovery ----------------------------------------------------------------------
+
+
+def recover_interrupted(
+    cache_root: Path,
+    target: TargetEnv,
+    installer: Installer,
+    *,
+    break_system_packages: bool = False,
+    on_output: Callable[[str], None] | None = None,
+) -> str | None:
+    """Undo an update of ``target`` that was killed before it could finish or roll back.
+
+    Call it while holding :func:`environment_lock` (the journal of an update still
+    running looks the same). Returns None when there was nothing to recover, else one
+    line saying what was done. Reinstalls the restore wheels the journal names,
+    uninstalls what the update added and checks the whole environment against the
+    journal's snapshot, as a rollback does; on success the journal and its wheels are
+    deleted. Raises :class:`RollbackFailed` (the journal is kept) when the journal
+    cannot be used or the environment cannot be brought back.
+    """
+    folder = journal.update_folder(cache_root, target.prefix)
+    try:
+        record = journal.read(folder)
+        if record is not None and not _same_prefix(record.prefix, target.prefix):
+            raise CorruptJournal(
+                str(journal.journal_path(folder)), f"it is for {record.prefix}, not {target.prefix}"
+            )
+    except CorruptJournal as exc:
+        raise RollbackFailed(
+            f"an interrupted update left a journal that cannot be used ({exc}); "
+            f"{target.prefix} may be half-updated: check it, then delete {folder} to go on"
+        ) from None
+    if record is None:
+        # Downloads of an update killed before it wrote its journal: nothing changed.
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    started = record.started_local
+    now = _snapshot(read_installed(target.sys_path))
+    if now == dict(record.before):
+        journal.remove(folder)
+        return f"an interrupted update (started {started}) had changed nothing; cleaned up after it"
+    files = [folder / wheel.file for wheel in record.restore]
+    for wheel, path in zip(record.restore, files, strict=True):
+        problem = _damaged(path, wheel.sha256)
+        if problem is not None:
+            raise _journal_kept(
+                RollbackFailed(
+                    f"an interrupted update (started {started}) cannot be undone: "
+                    f"restore wheel {path} {problem}"
+                ),
+                folder,
+            )
+    moved = sorted(n for n in set(now) | set(record.before) if now.get(n) != record.before.get(n))
+    with _signals_ignored():
+        try:
+            _rollback(
+                target,
+                installer,
+                files,
+                record.before,
+                record.added,
+                failure=f"interrupted, started {started}",
+                output="",
+                break_system_packages=break_system_packages,
+                on_output=on_output,
+            )
+        except RollbackFailed as exc:
+            raise _journal_kept(exc, folder) from None
+    journal.remove(folder)
+    count = f"{len(moved)} package{'s' * (len(moved) != 1)}"
+    return f"restored {count} left half-updated by an interrupted update (started {started})"
+
+
+def _same_prefix(a: str, b: str) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _damaged(path: Path, sha256: str) -> str | None:
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if hashlib.sha256(body).hexdigest() != sha256.lower():
+        return "does not match its sha256"
+    return None
 
 
 def stage(on_stage: Callable[[str], None] | None, name: str) -> None:
@@ -222,8 +465,8 @@ async def _download_all(
     scan: ScanInput, plan: Plan, fetched: Mapping[str, bytes], workdir: Path
 ) -> tuple[list[Path], list[Path]]:
     """Every planned wheel and every restore wheel, hash-checked, written to ``workdir``."""
-    new_dir = workdir / "new"
-    old_dir = workdir / "old"
+    new_dir = workdir / journal.NEW_DIR
+    old_dir = workdir / journal.RESTORE_DIR
     new_dir.mkdir(parents=True, exist_ok=True)
     old_dir.mkdir(parents=True, exist_ok=True)
     async with client_for(scan) as client:
@@ -352,8 +595,10 @@ def outcome_document(outcome: Outcome) -> dict[str, Any]:
 __all__ = [
     "ChangeResult",
     "Outcome",
+    "Terminated",
     "environment_lock",
     "execute",
     "outcome_document",
+    "recover_interrupted",
     "verify",
 ]

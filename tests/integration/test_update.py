@@ -31,7 +31,7 @@ from integration.test_scan_helpers import (
     run_pipfresh,
 )
 from support.index_server import IndexServer
-from support.venvs import Venv, VenvFactory, find_uv, freeze, install
+from support.venvs import Venv, VenvFactory, freeze, install
 from support.wheels import WheelFactory
 
 INSTALLERS = ["uv", "pip"]
@@ -65,13 +65,6 @@ class Scene:
             env=env or self.env,
             cwd=self.tmp_path,
         )
-
-
-@pytest.fixture
-def scene(
-    index_server: IndexServer, wheel_factory: WheelFactory, make_venv: VenvFactory, tmp_path: Path
-) -> Scene:
-    return Scene(index_server, wheel_factory, make_venv("target"), tmp_path, pipfresh_env(tmp_path))
 
 
 def outdated_pair(scene: Scene) -> None:
@@ -226,8 +219,19 @@ def test_conflicting_upgrade_stays_at_wanted(scene: Scene) -> None:
     assert freeze(scene.venv) == {"eee": "1.5", "fff": "1.0"}
 
 
-def test_latest_that_breaks_another_package_is_dropped(scene: Scene) -> None:
+def test_latest_that_breaks_another_package_goes_as_far_as_it_can(scene: Scene) -> None:
     scene.publish("eee", "1.0", "1.5", "2.0")
+    scene.publish("fff", "1.0", requires=("eee<2",))
+    scene.pin("eee==1.0", "fff==1.0")
+    document = as_json(scene.update("--latest", "--dry-run", "--format", "json"))
+    assert changes(document) == {"eee": "1.5"}
+    [change] = document["plan"]["changes"]
+    assert change["reason"] == "not 2.0: fff 1.0 requires eee<2"
+    assert dropped(document) == {}
+
+
+def test_latest_that_cannot_move_at_all_is_dropped(scene: Scene) -> None:
+    scene.publish("eee", "1.0", "2.0")
     scene.publish("fff", "1.0", requires=("eee<2",))
     scene.pin("eee==1.0", "fff==1.0")
     document = as_json(scene.update("--latest", "--dry-run", "--format", "json"))
@@ -310,25 +314,6 @@ def test_installer_failure_is_rolled_back(scene: Scene, installer: str) -> None:
     assert result.returncode == 4, describe(result)
     assert "restored to its previous version" in result.stderr.splitlines()[-1]
     assert freeze(scene.venv) == before
-
-
-@pytest.fixture
-def failing_uv(tmp_path: Path) -> Path:
-    """A ``uv`` on PATH that runs the real uv, then fails every install except the
-    rollback's ``--reinstall``: the environment changed, and the installer says no."""
-    real = find_uv()
-    if real is None:
-        pytest.skip("uv is not installed")
-    folder = tmp_path / "failbin"
-    folder.mkdir()
-    script = folder / "uv"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'"{real}" "$@" || exit $?\n'
-        'case " $* " in *" --reinstall "*) exit 0;; *" install "*) exit 1;; esac\n'
-    )
-    script.chmod(0o755)
-    return folder
 
 
 def test_rollback_removes_an_added_dependency(scene: Scene, failing_uv: Path) -> None:
@@ -426,31 +411,6 @@ def test_update_options_rejected_outside_update(scene: Scene) -> None:
     )
     assert result.returncode == 2, describe(result)
     assert "only for 'pipfresh update'" in result.stderr
-
-
-@pytest.fixture
-def blocking_uv(tmp_path: Path) -> tuple[Path, Path]:
-    """A ``uv`` on PATH that runs the real uv, then (except for the rollback's
-    ``--reinstall`` run) marks that it is done and blocks on a FIFO nobody writes:
-    an installer caught after it changed the environment, before it exited."""
-    real = find_uv()
-    if real is None:
-        pytest.skip("uv is not installed")
-    folder = tmp_path / "fakebin"
-    folder.mkdir()
-    marker = tmp_path / "installed.marker"
-    fifo = tmp_path / "never.fifo"
-    os.mkfifo(fifo)
-    script = folder / "uv"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'"{real}" "$@" || exit $?\n'
-        'case " $* " in *" --reinstall "*) exit 0;; esac\n'
-        f'touch "{marker}"\n'
-        f'read line < "{fifo}"\n'
-    )
-    script.chmod(0o755)
-    return folder, marker
 
 
 def test_sigint_during_install_is_rolled_back(scene: Scene, blocking_uv: tuple[Path, Path]) -> None:
