@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from pipfresh.errors import UsageError
 from pipfresh.install import INSTALLERS, InstallerName
 from pipfresh.models import PackageStatus, ProjectError, Report, TargetEnv
@@ -196,6 +198,7 @@ def run_update(
     on_plan: Callable[[UpdateResult], bool] | None = None,
     on_output: Callable[[str], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    choose: Callable[[Plan], Iterable[str] | None] | None = None,
 ) -> UpdateResult:
     """The update use case behind :func:`update` and ``pipfresh update``: prepare,
     PEP 668 refusal, lock, recovery of a killed update, scan, plan, then (unless
@@ -204,6 +207,9 @@ def run_update(
 
     * ``on_recovered(line)`` when an earlier, killed update was restored first;
     * ``on_report(report, warnings)`` once the scan is done, before planning;
+    * ``choose(plan)`` (not in a dry run) picks the packages to update among the
+      plan's changes: the names it returns are planned again on their own (what
+      they need moves with them); None keeps the whole plan;
     * ``on_plan(pending)`` once the plan is made, before anything changes (dry runs
       and empty plans included), with the result so far (no ``results`` yet).
       Returning False stops there and ``pending`` is returned: nothing changed;
@@ -257,6 +263,14 @@ def run_update(
         if on_report is not None:
             on_report(report, tuple(warnings))
         planned = plan_update(scan, report, latest=latest)
+        if choose is not None and not dry_run and not planned.plan.empty:
+            picked = choose(planned.plan)
+            if picked is not None:
+                keep = {canonicalize_name(n) for n in picked}
+                subset = tuple(p for p in report.packages if canonicalize_name(p.name) in keep)
+                planned = plan_update(
+                    scan, dataclasses.replace(report, packages=subset), latest=latest
+                )
         pending = UpdateResult(
             plan=planned.plan,
             results=(),

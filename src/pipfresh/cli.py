@@ -151,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     upd.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     upd.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     upd.add_argument(
+        "--interactive",
+        action="store_true",
+        help="pick the packages to update from a numbered list (needs a terminal)",
+    )
+    upd.add_argument(
         "--installer",
         choices=("auto", "uv", "pip"),
         default="auto",
@@ -264,6 +269,7 @@ def _refuse_update_options(args: argparse.Namespace) -> None:
             ("--latest", args.latest),
             ("-y", args.yes),
             ("--dry-run", args.dry_run),
+            ("--interactive", args.interactive),
             ("--installer", args.installer != "auto"),
             ("--break-system-packages", args.break_system_packages),
         )
@@ -432,7 +438,7 @@ def _update(args: argparse.Namespace) -> int:
     from pipfresh.api import UpdateResult, run_update
     from pipfresh.errors import UsageError
     from pipfresh.models import Report
-    from pipfresh.plan import plan_document, plan_lines
+    from pipfresh.plan import Plan, plan_document, plan_lines
     from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
     from pipfresh.upgrade import Outcome, Terminated, outcome_document
 
@@ -444,6 +450,9 @@ def _update(args: argparse.Namespace) -> int:
             "pipfresh update needs a confirmation: pass -y to update without asking, "
             "or --dry-run to see the plan"
         )
+    if args.interactive and (args.dry_run or not interactive):
+        why = "--dry-run shows the whole plan" if args.dry_run else "it needs a terminal"
+        raise UsageError(f"pipfresh update: --interactive cannot be used here: {why}")
     out = sys.stdout
     err = sys.stderr
     declined = False
@@ -476,6 +485,17 @@ def _update(args: argparse.Namespace) -> int:
         declined = sys.stdin.readline().strip().lower() not in ("y", "yes")
         return not declined
 
+    def choose(plan: Plan) -> list[str]:
+        from pipfresh.ui.pick import pick
+
+        err.write("Upgrades that can be made:\n")
+        rows = [
+            f"{c.name} {c.before} -> {c.after}" + (f" ({c.reason})" if c.reason else "")
+            for c in plan.changes
+        ]
+        picked = pick(rows, sys.stdin.readline, err.write)
+        return [plan.changes[i].name for i in picked or ()]
+
     def on_output(line: str) -> None:
         if args.verbose:
             err.write(line)
@@ -501,6 +521,7 @@ def _update(args: argparse.Namespace) -> int:
             on_plan=on_plan,
             on_output=on_output,
             on_stage=on_stage,
+            choose=choose if args.interactive else None,
         )
     except KeyboardInterrupt as exc:
         if started is None:

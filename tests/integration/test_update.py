@@ -461,20 +461,20 @@ def test_sigint_during_install_is_rolled_back(scene: Scene, blocking_uv: tuple[P
 def test_terminal_confirmation(scene: Scene, answer: str, updated: bool) -> None:
     outdated_pair(scene)
     before = freeze(scene.venv)
-    primary, secondary = os.openpty()  # stdin is a terminal: the plan is confirmed
+    result = run_on_terminal(scene, f"{answer}\n")  # stdin is a terminal: confirm the plan
+    assert result.returncode == 0, describe(result)
+    assert "Proceed? [y/N]" in result.stderr
+    assert "aaa" in result.stdout
+    assert freeze(scene.venv) == ({"aaa": "2.0", "bbb": "1.5"} if updated else before)
+
+
+def run_on_terminal(scene: Scene, typed: str, *args: str) -> subprocess.CompletedProcess[str]:
+    primary, secondary = os.openpty()
     try:
-        os.write(primary, f"{answer}\n".encode())
-        result = subprocess.run(
-            [
-                *PIPFRESH,
-                "update",
-                "--installer",
-                "uv",
-                "--python",
-                str(scene.venv.python),
-                "--index-url",
-                scene.server.url,
-            ],
+        os.write(primary, typed.encode())
+        command = [*PIPFRESH, "update", "--installer", "uv", "--python", str(scene.venv.python)]
+        return subprocess.run(
+            [*command, "--index-url", scene.server.url, *args],
             env=scene.env,
             cwd=scene.tmp_path,
             stdin=secondary,
@@ -486,7 +486,39 @@ def test_terminal_confirmation(scene: Scene, answer: str, updated: bool) -> None
     finally:
         os.close(secondary)
         os.close(primary)
+
+
+def test_interactive_picks_packages_and_plans_them_again(scene: Scene) -> None:
+    outdated_pair(scene)
+    result = run_on_terminal(scene, "7\n2\ny\n", "--interactive")
     assert result.returncode == 0, describe(result)
+    assert "  1  aaa 1.0 -> 2.0\n  2  bbb 1.0 -> 1.5\n" in result.stderr
+    assert "pipfresh: '7' is not between 1 and 2" in result.stderr
     assert "Proceed? [y/N]" in result.stderr
-    assert "aaa" in result.stdout
-    assert freeze(scene.venv) == ({"aaa": "2.0", "bbb": "1.5"} if updated else before)
+    assert "bbb  1.0 -> 1.5  updated" in result.stdout
+    assert freeze(scene.venv) == {"aaa": "1.0", "bbb": "1.5"}
+
+
+def test_interactive_with_nothing_picked_changes_nothing(scene: Scene) -> None:
+    outdated_pair(scene)
+    before = freeze(scene.venv)
+    result = run_on_terminal(scene, "\n", "--interactive")
+    assert result.returncode == 0, describe(result)
+    assert "Nothing to update." in result.stdout
+    assert "Proceed?" not in result.stderr
+    assert freeze(scene.venv) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [(("-y",), "it needs a terminal"), (("--dry-run",), "--dry-run shows the whole plan")],
+)
+def test_interactive_refused_where_it_cannot_ask(
+    scene: Scene, args: tuple[str, ...], why: str
+) -> None:
+    outdated_pair(scene)
+    result = scene.update("--interactive", *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"pipfresh: error: pipfresh update: --interactive cannot be used here: {why}"
+    ]

@@ -48,7 +48,7 @@ def parse_selection(text: str, count: int) -> list[int]:
 def pick(
     rows: Sequence[str],
     read_line: Callable[[], str],
-    write: Callable[[str], None],
+    write: Callable[[str], object],
 ) -> list[int] | None:
     """Show ``rows`` numbered and ask which to keep; the 0-based indexes chosen.
 
