@@ -2,7 +2,8 @@
 
 :func:`plan_update` turns a scan's report into a :class:`~pipfresh.plan.Plan`,
 fetching each target's page and metadata concurrently (PEP 658 ``.metadata`` when
-the index serves it, else the wheel itself, kept for the install), checking the
+the index serves it, else a few HTTP range requests into the wheel, else the whole
+wheel, kept for the install), checking the
 result for consistency (:func:`pipfresh.plan.make_plan`) and handing what that
 must drop to the resolver (:mod:`pipfresh.resolve`). It never prints.
 """
@@ -484,13 +485,34 @@ def _files(page: ProjectPage, version: str) -> tuple[IndexFile, ...]:
 async def _metadata(
     client: IndexClient, project: str, wheel: IndexFile, fetched: dict[str, bytes]
 ) -> str:
-    """The target wheel's METADATA: PEP 658 when served, else read from the wheel."""
+    """The target wheel's METADATA: PEP 658 when served, else read out of the wheel
+    with a few range requests, else from the whole wheel.
+
+    A wheel that arrived whole (a server ignoring Range, a wheel smaller than the
+    first range) is hash-checked and kept for the install, as a download is.
+    """
+    from pipfresh.index import lazywheel
+
     if wheel.has_metadata:
         declared = wheel.core_metadata or wheel.dist_info_metadata
         digest = declared.get("sha256") if isinstance(declared, dict) else None
         with contextlib.suppress(IndexError_):
             body = await client.download(wheel.url + ".metadata", project=project, sha256=digest)
             return body.decode("utf-8")
+
+    async def fetch(start: int, end: int | None) -> lazywheel.Chunk | None:
+        return await client.fetch_range(wheel.url, start, end, project=project, sha256=wheel.sha256)
+
+    # The index's own failures (network, HTTP status, hash) propagate: a download
+    # would meet them too. Only what the ranges could not read falls back to it.
+    try:
+        found = await lazywheel.fetch_metadata(fetch)
+    except lazywheel.LazyWheelError:
+        found = None
+    if found is not None:
+        if found.whole is not None:
+            fetched[wheel.url] = found.whole
+        return found.text
     body = await client.download(wheel.url, project=project, sha256=wheel.sha256)
     fetched[wheel.url] = body
     return metadata_from_wheel(body)

@@ -17,7 +17,11 @@ Endpoints
                                  nothing acceptable). Non-normalised names and a missing
                                  trailing slash get a 301 to the normalised URL, as PyPI.
     ``/files/<filename>``        the file; ``/files/<filename>.metadata`` its PEP 658
-                                 core metadata (wheels).
+                                 core metadata (wheels). Files honour a single-range
+                                 ``Range`` header (``bytes=a-b``, ``a-``, ``-n``) with 206
+                                 and ``Content-Range``, or 416 when it is unsatisfiable;
+                                 with ``ranges=False`` the header is ignored (200, whole
+                                 file), as by a server without range support.
 
 Instrumentation (thread-safe): per-path request counts, a request log with headers and
 response status, requests in flight and their peak, distinct client connections.
@@ -57,6 +61,7 @@ import hashlib
 import html
 import io
 import json
+import re
 import shutil
 import socket
 import struct
@@ -395,6 +400,10 @@ class RequestRecord:
     def authorization(self) -> str | None:
         return self.headers.get("authorization")
 
+    @property
+    def range(self) -> str | None:
+        return self.headers.get("range")
+
 
 # --------------------------------------------------------------------------------------
 # Hold (concurrency barrier)
@@ -488,12 +497,16 @@ class IndexServer:
     """A PEP 503/691 index on 127.0.0.1 (random free port) serving an in-memory catalogue.
 
     ``relative_urls=True`` links files with relative URLs (``../../files/x.whl``)
-    instead of absolute ones; ``pep658=False`` stops advertising core metadata.
+    instead of absolute ones; ``pep658=False`` stops advertising core metadata;
+    ``ranges=False`` ignores ``Range`` headers (both may also be changed while running).
     """
 
-    def __init__(self, *, relative_urls: bool = False, pep658: bool = True) -> None:
+    def __init__(
+        self, *, relative_urls: bool = False, pep658: bool = True, ranges: bool = True
+    ) -> None:
         self.relative_urls = relative_urls
         self.pep658 = pep658
+        self.ranges = ranges
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._files: dict[str, IndexFile] = {}
@@ -1035,6 +1048,8 @@ class IndexServer:
             reply = _not_found()
         if reply.status == 200:
             self._decorate(request, reply)
+        if reply.status == 200 and path.startswith("/files/") and self.ranges:
+            reply = _ranged(reply, request.headers.get("Range"))
         return reply
 
     def _decorate(self, request: web.Request, reply: _Reply) -> None:
@@ -1186,6 +1201,33 @@ def _not_modified(request: web.Request, headers: Mapping[str, str]) -> bool:
     last_modified = headers.get("Last-Modified")
     since = request.headers.get("If-Modified-Since")
     return last_modified is not None and since is not None and since == last_modified
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _ranged(reply: _Reply, header: str | None) -> _Reply:
+    """The part of ``reply`` that a single-range ``Range`` header asks for (RFC 9110
+    section 14): 206 with Content-Range, or 416 when no byte of it exists. Several
+    ranges or a malformed header are ignored (200, the whole body), as the RFC allows."""
+    reply.headers["Accept-Ranges"] = "bytes"
+    match = _RANGE.fullmatch((header or "").strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return reply
+    size = len(reply.body)
+    first_text, last_text = match.groups()
+    if first_text:
+        first = int(first_text)
+        last = min(int(last_text), size - 1) if last_text else size - 1
+        if last_text and int(last_text) < first:
+            return reply  # invalid: ignored
+    else:
+        first, last = max(size - int(last_text), 0), size - 1
+    if first >= size or first > last:
+        headers = {"Content-Type": "text/plain", "Content-Range": f"bytes */{size}"}
+        return _Reply(416, b"416 Range Not Satisfiable\n", headers)
+    headers = {**reply.headers, "Content-Range": f"bytes {first}-{last}/{size}"}
+    return _Reply(206, reply.body[first : last + 1], headers)
 
 
 def _response(reply: _Reply) -> web.Response:

@@ -12,7 +12,9 @@ import asyncio
 import dataclasses
 import functools
 import hashlib
+import os
 import random
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +38,7 @@ from pipfresh.errors import (
     NetworkError,
     NotFound,
 )
+from pipfresh.index.lazywheel import Chunk
 from pipfresh.index.limiter import AdaptiveLimit
 from pipfresh.index.parse import parse_project_page
 from pipfresh.index.sources import (
@@ -65,11 +68,13 @@ MAX_ATTEMPTS = 4
 MAX_REFUSED_ATTEMPTS = 8  # 429/503: the server paces us; RETRY_BUDGET still bounds it
 MAX_RETRY_AFTER = 10.0  # a longer Retry-After is cut to this: the user is waiting
 RETRY_BUDGET = 30.0  # seconds one project may spend on retries
+# RFC 9110 section 14.4: "bytes first-last/complete-length" (a "*" length is useless here).
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)\s*", re.ASCII | re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """What the client keeps of one HTTP answer (200 or 304)."""
+    """What the client keeps of one HTTP answer (200 or 304; 206 or 416 to a range)."""
 
     status: int
     body: bytes
@@ -78,6 +83,7 @@ class Response:
     etag: str | None
     last_modified: str | None
     cache_control: str | None
+    content_range: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,18 +317,51 @@ class IndexClient:
             if response is None:
                 raise NotFound(f"not found: {shown}", project=project, url=shown)
             body = response.body
-        if sha256 is not None:
-            actual = hashlib.sha256(body).hexdigest()
-            if actual != sha256.lower():
-                raise HashMismatch(
-                    f"hash mismatch for {shown}: the index says sha256 {sha256}, "
-                    f"the file has {actual}",
-                    project=project,
-                    url=shown,
-                    expected=sha256,
-                    actual=actual,
-                )
+        _check_sha256(body, sha256, project=project, shown=shown)
         return body
+
+    async def fetch_range(
+        self,
+        url: str,
+        start: int,
+        end: int | None = None,
+        *,
+        project: str,
+        sha256: str | None = None,
+    ) -> Chunk | None:
+        """Bytes ``start:end`` of the file at ``url`` with the file's size, fetched with
+        the retries, bound, auth and TLS of :meth:`download`.
+
+        Slice semantics: ``fetch_range(url, -n)`` is the last ``n`` bytes, and asks
+        for them with a suffix range, which needs no size. A server that ignores
+        ``Range`` answers 200 with the whole file, which is what is returned then. A
+        part of a file cannot be hash-checked, but an answer that holds the whole file
+        is checked against ``sha256`` as :meth:`download` checks it, so that it can
+        stand for a download. None when the server cannot answer this range usably
+        (416, or a 206 without a complete ``Content-Range``): download the whole file.
+        A 404/410 raises :class:`NotFound`.
+        """
+        if (start < 0) != (end is None) or (end is not None and not 0 <= start < end):
+            raise ValueError(f"not a byte range: {start}:{end}")
+        shown = redact_url(url)
+        if url.startswith("file:"):
+            chunk = _read_local_range(url, start, end, project=project, shown=shown)
+        else:
+            wanted = f"bytes={start}" if end is None else f"bytes={start}-{end - 1}"
+            # identity: a range of a compressed representation is no range of the file.
+            headers = {"Range": wanted, "Accept-Encoding": "identity"}
+            response = await self._get(url, project, headers, ranged=True)
+            if response is None:
+                raise NotFound(f"not found: {shown}", project=project, url=shown)
+            if response.status == 200:
+                chunk = Chunk(0, response.body, len(response.body))
+            elif response.status == 206:
+                chunk = _partial_chunk(response)
+            else:  # 416: the server cannot serve this range (or the file is empty)
+                chunk = None
+        if chunk is not None and chunk.whole:
+            _check_sha256(chunk.data, sha256, project=project, shown=shown)
+        return chunk
 
     async def _fetch_index(
         self, index_url: str, name: str, entry: CacheEntry | None
@@ -389,14 +428,21 @@ class IndexClient:
             raise MalformedPage(f"{exc.message} ({shown})", project=project, url=shown) from None
 
     async def _get(
-        self, url: str, project: str, headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        project: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        ranged: bool = False,
     ) -> Response | None:
         """One logical GET with bounded retries; None for 404/410.
 
         Transient failures (connection reset, 5xx, 429, timeouts) are retried with
         jittered exponential backoff, at most MAX_ATTEMPTS times and never past
         RETRY_BUDGET seconds; 429, 503 and timeouts also shrink the adaptive bound.
+        ``ranged``: the request carries a Range header, so 206 and 416 are answers.
         """
+        accepted = (200, 206, 304, 416) if ranged else (200, 304)
         shown = redact_url(url)
         bare_url, auth = split_auth(url)
         if auth is None:
@@ -424,8 +470,14 @@ class IndexClient:
                         ssl=False if trusted else self._ssl,
                     ) as response:
                         status = response.status
-                        if status in (200, 304):
-                            body = await response.read() if status == 200 else b""
+                        if status in accepted:
+                            content_range = response.headers.get("Content-Range")
+                            if status == 206 and _encoded(response.headers):
+                                # A range of a compressed body is no range of the file,
+                                # and cannot be decompressed alone: unusable, unread.
+                                body, content_range = b"", None
+                            else:
+                                body = await response.read() if status in (200, 206) else b""
                             self.limit.success()
                             return Response(
                                 status=status,
@@ -436,6 +488,7 @@ class IndexClient:
                                 etag=response.headers.get("ETag"),
                                 last_modified=response.headers.get("Last-Modified"),
                                 cache_control=response.headers.get("Cache-Control"),
+                                content_range=content_range,
                             )
                         if status in (404, 410):
                             self.limit.success()
@@ -477,6 +530,55 @@ class IndexClient:
                 self.limit.pause(delay)
             self.retries += 1
             await asyncio.sleep(delay)
+
+
+def _check_sha256(body: bytes, sha256: str | None, *, project: str, shown: str) -> None:
+    if sha256 is None:
+        return
+    actual = hashlib.sha256(body).hexdigest()
+    if actual != sha256.lower():
+        raise HashMismatch(
+            f"hash mismatch for {shown}: the index says sha256 {sha256}, the file has {actual}",
+            project=project,
+            url=shown,
+            expected=sha256,
+            actual=actual,
+        )
+
+
+def _encoded(headers: Mapping[str, str]) -> bool:
+    return headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+
+
+def _partial_chunk(response: Response) -> Chunk | None:
+    """The bytes of a 206 answer, placed by its Content-Range; None when that header is
+    missing (e.g. a multipart answer), has no complete length, or disagrees with the
+    body: such an answer cannot be placed in the file."""
+    match = _CONTENT_RANGE.fullmatch(response.content_range or "")
+    if match is None:
+        return None
+    first, last, size = (int(group) for group in match.groups())
+    if not first <= last < size or len(response.body) != last - first + 1:
+        return None
+    return Chunk(first, response.body, size)
+
+
+def _read_local_range(
+    url: str, start: int, end: int | None, *, project: str, shown: str
+) -> Chunk | None:
+    """Bytes ``start:end`` of a local file, as a server honouring Range would send them."""
+    try:
+        with open(url2pathname(urlsplit(url).path), "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            first = max(size + start, 0) if end is None else start
+            last = size if end is None else min(end, size)
+            if first >= last:
+                return None
+            handle.seek(first)
+            data = handle.read(last - first)
+    except OSError as exc:
+        raise NotFound(f"cannot read {shown}: {exc.strerror}", project=project) from exc
+    return Chunk(first, data, size) if len(data) == last - first else None
 
 
 def _status_error(status: int, project: str, shown: str) -> HTTPStatusError:
