@@ -268,13 +268,18 @@ async def _resolve_dropped(
         additions: dict[str, Addition] = {}
         dropped: list[Dropped] = []
         memo: dict[Any, Any] = {}
+        todo: list[Dropped] = []
         for drop in plan.dropped:
-            name = canonicalize_name(drop.name)
-            cand = by_name.get(name)
-            if NO_RESOLVER not in drop.reason or cand is None:
+            if NO_RESOLVER in drop.reason and canonicalize_name(drop.name) in by_name:
+                todo.append(drop)
+            else:
                 dropped.append(drop)
-                continue
-            trial = {**pins, name: drop.after}
+
+        def attempt(
+            trial: dict[str, str], firm: Sequence[str], cause: str
+        ) -> tuple[dict[str, Change], dict[str, Addition], list[Dropped]]:
+            """The changes and additions with ``trial`` pinned, and the accepted
+            targets that the ``firm`` ones hold where they are."""
             provider = Provider(
                 dists,
                 trial,
@@ -283,25 +288,60 @@ async def _resolve_dropped(
                 ranked_tags=scan.target.tags,
                 markers=scan.target.markers,
                 memo=memo,
-                firm=(name,),
+                firm=firm,
             )
             try:
                 mapping = resolve(provider)
-                moved, added = _moves(
-                    mapping,
-                    provider,
-                    installed,
-                    source,
-                    policy,
-                    scan.target.tags,
-                    f"{drop.name} {drop.after}",
-                    changes,
-                    additions,
-                    by_name,
-                )
             except ResolutionImpossible as exc:
-                conflict = describe_conflict(exc, provider)
-                dropped.append(dataclasses.replace(drop, reason=f"conflict: {conflict}"))
+                raise _Conflict(describe_conflict(exc, provider)) from exc
+            moved, added = _moves(
+                mapping,
+                provider,
+                installed,
+                source,
+                policy,
+                scan.target.tags,
+                cause,
+                changes,
+                additions,
+                by_name,
+            )
+            held: list[Dropped] = []
+            for gone in changes.keys() - moved.keys():
+                earlier = changes[gone]
+                if gone in by_name:
+                    holder = _capped_by(gone, Version(earlier.after), mapping, provider)
+                    why = f"held back by {holder}" if holder else f"not with {cause}"
+                    held.append(Dropped(earlier.name, earlier.before, earlier.after, why))
+            return moved, added, held
+
+        if len(todo) > 1:
+            # Usually every one of them can move: one resolution for all is much
+            # cheaper than one each, which is what a conflict among them falls back to.
+            firm = [str(canonicalize_name(d.name)) for d in todo]
+            joint: dict[str, str] = {
+                **pins,
+                **{n: d.after for n, d in zip(firm, todo, strict=True)},
+            }
+            try:
+                moved, added, held = attempt(joint, firm, "this update")
+            except HashMismatch as exc:
+                raise UpdateAborted(f"{exc.message}; nothing was changed") from exc
+            except (_Conflict, BudgetExceeded, ResolutionTooDeep, _Unreadable, _NoRestore):
+                pass  # each one on its own below, to say which cannot move and why
+            except IndexError_:
+                pass
+            else:
+                pins, changes, additions = joint, moved, added
+                dropped += held
+                todo = []
+        for drop in todo:
+            name = canonicalize_name(drop.name)
+            trial = {**pins, name: drop.after}
+            try:
+                moved, added, held = attempt(trial, [name], f"{drop.name} {drop.after}")
+            except _Conflict as exc:
+                dropped.append(dataclasses.replace(drop, reason=f"conflict: {exc}"))
                 continue
             except (BudgetExceeded, ResolutionTooDeep, _Unreadable, _NoRestore) as exc:
                 if isinstance(exc, ResolutionTooDeep):
@@ -317,16 +357,7 @@ async def _resolve_dropped(
                 reason = drop.reason.replace(NO_RESOLVER, f"resolver gave up: {exc.message}")
                 dropped.append(dataclasses.replace(drop, reason=reason))
                 continue
-            for gone in changes.keys() - moved.keys():
-                # An accepted target that this one's new version holds where it is.
-                earlier = changes[gone]
-                if gone in by_name:
-                    after = Version(earlier.after)
-                    holder = _capped_by(gone, after, mapping, provider)
-                    why = (
-                        f"held back by {holder}" if holder else f"not with {drop.name} {drop.after}"
-                    )
-                    dropped.append(Dropped(earlier.name, earlier.before, earlier.after, why))
+            dropped += held
             pins = trial
             changes, additions = moved, added
         dropped = [d for d in dropped if canonicalize_name(d.name) not in changes]
@@ -341,6 +372,10 @@ async def _resolve_dropped(
 
 class _NoRestore(Exception):
     pass
+
+
+class _Conflict(Exception):
+    """No consistent set exists (the message names what conflicts)."""
 
 
 def _moves(  # noqa: PLR0917 - private, one call site
@@ -366,7 +401,10 @@ def _moves(  # noqa: PLR0917 - private, one call site
         requires = provider.requires_of(chosen)
         if dist is None:
             old_added = previous_added.get(name)
-            reason = old_added.reason if old_added is not None else f"new dependency of {cause}"
+            if old_added is not None:
+                reason = old_added.reason
+            else:
+                reason = f"new dependency of {_wanted_by(name, None, mapping, provider) or cause}"
             additions[name] = Addition(name, name, chosen.raw, chosen.wheel, requires, reason)
             continue
         old = previous.get(name)
@@ -381,17 +419,39 @@ def _moves(  # noqa: PLR0917 - private, one call site
                 holder = _capped_by(name, Version(target.target.after), mapping, provider)
                 reason = f"not {target.target.after}: {holder or 'no consistent set with it'}"
             else:
-                reason = f"needed by {cause}"
+                reason = f"needed by {_wanted_by(name, dist.version, mapping, provider) or cause}"
         else:
             files = _files_of(source.releases(name), dist.version)
             restore = rank_wheels(files, policy, tags, installed=True)
-            reason = old.reason if old is not None and old.reason else f"needed by {cause}"
+            if old is not None and old.reason:
+                reason = old.reason
+            else:
+                reason = f"needed by {_wanted_by(name, dist.version, mapping, provider) or cause}"
         if restore is None:
             raise _NoRestore(f"cannot restore {dist.name} {dist.version}: not on the index")
         changes[name] = Change(
             dist.name, name, dist.version, chosen.raw, chosen.wheel, restore, requires, reason
         )
     return changes, additions
+
+
+def _wanted_by(name: str, installed: str | None, mapping: Mapping[str, Any], provider: Any) -> str:
+    """Who, in a resolution, makes ``name`` move (its ``installed`` version ruled out)
+    or be added (``installed`` None): "kkk 2.0"; empty when no single one does."""
+    from pipfresh.requirements import parse_requirement
+
+    version = None if installed is None else parse_version(installed)
+    for other, chosen in sorted(mapping.items()):
+        if other == name or chosen.installed:
+            continue
+        for line in provider.requires_of(chosen):
+            req = parse_requirement(line)
+            if req is None or canonicalize_name(req.name) != name:
+                continue
+            if version is None or not req.specifier.contains(version, prereleases=True):
+                dist = provider.installed.get(other)
+                return f"{dist.name if dist is not None else other} {chosen.raw}"
+    return ""
 
 
 def _capped_by(name: str, version: Version, mapping: Mapping[str, Any], provider: Any) -> str:

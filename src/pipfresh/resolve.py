@@ -220,19 +220,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         dist = self.installed.get(name)
         pin = self.pins.get(name)
         if pin is not None:
-            # The target version first; a newer one only when something needs it; then
-            # the ones between the installed version and the target, newest first, so
-            # that a target capped by another target's new version still moves up.
-            floor = None if dist is None else parse_version(dist.version)
-            yield from (c for c in self._index(name, extras) if c.version == pin)
-            yield from (c for c in self._index(name, extras) if c.version > pin)
-            yield from (
-                c
-                for c in self._index(name, extras)
-                if c.version < pin and (floor is None or c.version > floor)
-            )
-            if dist is not None and floor is not None:
-                yield Cand(name, extras, floor, dist.version, None, True)
+            yield from self._pinned(name, extras, pin)
             return
         if dist is None:
             yield from self._index(name, extras)
@@ -246,19 +234,41 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         # Newer versions only, newest first: an update never moves a package back.
         yield from (c for c in self._index(name, extras) if c.version > version)
 
-    def _index(self, name: str, extras: frozenset[str]) -> Iterator[Cand]:
-        listed = self.memo.get(name)
-        if listed is None:
+    def _pinned(self, name: str, extras: frozenset[str], pin: Version) -> list[Cand]:
+        """A target's candidates in order: the target version; a newer one (when
+        something needs it); the ones between the installed version and the target,
+        newest first (when another target's new version caps it); the installed one."""
+        key = ("pinned", name, extras, pin)
+        order: list[Cand] | None = self.memo.get(key)
+        if order is None:
+            dist = self.installed.get(name)
+            floor = None if dist is None else parse_version(dist.version)
+            listed = self._index(name, extras)
+            order = [c for c in listed if c.version == pin]
+            order += [c for c in listed if c.version > pin]
+            order += [c for c in listed if c.version < pin and (floor is None or c.version > floor)]
+            if dist is not None and floor is not None:
+                order.append(Cand(name, extras, floor, dist.version, None, True))
+            self.memo[key] = order
+        return order
+
+    def _index(self, name: str, extras: frozenset[str]) -> list[Cand]:
+        """The index's candidates of ``name``, newest first (built once per run: the
+        resolver asks for them again at every step)."""
+        key = ("index", name, extras)
+        found: list[Cand] | None = self.memo.get(key)
+        if found is None:
             dist = self.installed.get(name)
             installed = parse_version(dist.version) if dist is not None else None
-            listed = []
+            found = []
             for release in candidates(self.source.releases(name), self.policy, installed):
                 wheel = self._best_wheel(release.files)
                 if wheel is not None:  # else only an sdist: not supported
-                    listed.append((release.version, wheel))
-            self.memo[name] = listed
-        for version, wheel in listed:
-            yield Cand(name, extras, version, str(version), wheel, False)
+                    found.append(
+                        Cand(name, extras, release.version, str(release.version), wheel, False)
+                    )
+            self.memo[key] = found
+        return found
 
     def _best_wheel(self, files: Iterable[IndexFile]) -> IndexFile | None:
         """As :func:`pipfresh.plan.rank_wheels`, with the tag ranks computed once."""

@@ -124,3 +124,33 @@ def test_a_target_with_no_room_stays_so_that_its_holder_can_move(
     ]
     assert freeze(venv) == {"mp": "1.3", "sym": "2.0"}
     assert still_outdated(index_server, venv, tmp_path) == {"mp": ["mp<1.4"]}
+
+
+def test_one_conflicting_target_does_not_stop_the_others_resolving(
+    index_server: IndexServer, wheel_factory: WheelFactory, make_venv: VenvFactory, tmp_path: Path
+) -> None:
+    # kkk 1.0 holds lll back and kkk 2.0 needs lll to move with it (fine); ppp 2.0
+    # needs qqq>=2, which the
+    # installed rrr (nothing newer) forbids. All are tried in one resolution first;
+    # when that fails, each on its own: kkk and lll move, ppp is dropped with why.
+    publish(index_server, wheel_factory, "lll", "1.0")
+    publish(index_server, wheel_factory, "lll", "2.0")
+    publish(index_server, wheel_factory, "kkk", "1.0", "lll<2")
+    publish(index_server, wheel_factory, "kkk", "2.0", "lll>=2")
+    publish(index_server, wheel_factory, "qqq", "1.0")
+    publish(index_server, wheel_factory, "qqq", "2.0")
+    publish(index_server, wheel_factory, "ppp", "1.0")
+    publish(index_server, wheel_factory, "ppp", "2.0", "qqq>=2")
+    publish(index_server, wheel_factory, "rrr", "1.0", "qqq<2")
+    venv = make_venv("mixed")
+    pins = ("kkk==1.0", "lll==1.0", "ppp==1.0", "qqq==1.0", "rrr==1.0")
+    install(venv, *pins, index_url=index_server.url, extra_args=["--no-deps"])
+
+    plan = document(run(index_server, venv, tmp_path, "update", "--dry-run", "--format", "json"))
+    moves = {c["name"]: (c["after"], c["reason"]) for c in plan["plan"]["changes"]}
+    assert moves == {"kkk": ("2.0", ""), "lll": ("2.0", "needed by kkk 2.0")}
+    left = {d["name"]: d["reason"] for d in plan["plan"]["dropped"]}
+    assert left["qqq"] == "held back by rrr 1.0 requires qqq<2"
+    assert left["ppp"].startswith("conflict: ")
+    assert "ppp 2.0 requires qqq>=2; rrr 1.0 requires qqq<2" in left["ppp"]
+    assert len(left) == 2
