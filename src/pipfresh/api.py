@@ -50,7 +50,7 @@ def check_outdated(
 
     Must not be called from a running event loop; use :func:`stream_outdated` there.
     """
-    scan = prepare(python, config, names=names)
+    scan = prepare(python, config, names=_names(names))
     return run(scan)
 
 
@@ -65,7 +65,7 @@ async def stream_outdated(
     A :class:`PackageStatus` (check ``.outdated``) or a :class:`ProjectError`.
     Arguments are those of :func:`check_outdated`.
     """
-    scan = prepare(python, config, names=names)
+    scan = prepare(python, config, names=_names(names))
     async for result in iter_results(scan):
         yield result
 
@@ -224,7 +224,7 @@ def run_update(
     from pipfresh.planning import plan_update
     from pipfresh.upgrade import environment_lock, execute, recover_interrupted
 
-    names = tuple(names)  # read twice when a recovery changed the environment
+    names = _names(names)  # read twice when a recovery changed the environment
     scan = prepare(python, config, names=names)
     target = scan.target
     # A dry run changes nothing, so it may show the plan of a system environment.
@@ -299,6 +299,11 @@ def run_update(
         installer=outcome.installer,
         timings={"scan": report.summary.seconds, **outcome.timings},
     )
+
+
+def _names(names: Iterable[str]) -> tuple[str, ...]:
+    # A bare string is one name, not its letters: names="requests" is an easy slip.
+    return (names,) if isinstance(names, str) else tuple(names)
 
 
 def _lock_root(settings: UpgradeConfig) -> Path:

@@ -130,9 +130,10 @@ def test_dry_run_returns_the_plan_and_changes_nothing(scene: Scene) -> None:
     assert not [r.path for r in scene.server.requests if r.path.endswith(".whl")]
 
 
-def test_update_one_named_package(scene: Scene) -> None:
+@pytest.mark.parametrize("names", [["aaa"], "aaa"], ids=["list", "bare-string"])
+def test_update_one_named_package(scene: Scene, names: list[str] | str) -> None:
     outdated_pair(scene)
-    result = update(str(scene.venv.path), config(scene), names=["aaa"], installer="uv")
+    result = update(str(scene.venv.path), config(scene), names=names, installer="uv")
     assert changes(result.plan) == {"aaa": "2.0"}
     assert moved(result) == {("aaa", "1.0", "2.0", "updated")}
     assert [p.name for p in result.report.packages] == ["aaa"]
