@@ -124,6 +124,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
+        """Nothing would be installed (every outdated package is left alone)."""
         return not self.changes and not self.additions
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pipfresh import __version__, journal
 from pipfresh.errors import (
@@ -64,10 +64,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
+    """One package an update changed: ``before`` is empty for a distribution the
+    update added (``status`` "added"), else the version it replaced ("updated")."""
+
     name: str
     before: str
     after: str
-    status: str  # "updated"
+    status: Literal["updated", "added"]
 
 
 @dataclass(frozen=True, slots=True)
