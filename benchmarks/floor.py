@@ -9,6 +9,9 @@ Times, each in a fresh process, interleaved round by round:
   GETting every old-pins project's PEP 691 JSON page from PyPI (16 connections,
   as pipfresh) and decoding only the filenames: no target inspection, no
   selection, no output. Nothing a real tool can do in Python is cheaper.
+* ``pycurl-floor``: the same with libcurl's multi interface (pycurl) instead of
+  aiohttp, in a venv of its own (benchmarks/.work/curlvenv, made on first use):
+  what a C HTTP engine under Python would allow;
 * ``pipfresh-cold``: the real scan of the old-pins venv, no cache;
 * ``uv-cold``: ``uv pip list --outdated`` on the same venv with an empty cache.
 
@@ -72,6 +75,63 @@ asyncio.run(main())
 """
 
 
+CURL_SCRIPT = r"""
+import io, sys
+import msgspec, pycurl
+
+class File(msgspec.Struct):
+    filename: str
+
+class Page(msgspec.Struct):
+    files: list[File]
+
+decode = msgspec.json.Decoder(Page).decode
+multi = pycurl.CurlMulti()
+multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, 16)
+bodies = {}
+for name in sys.argv[2:]:
+    handle = pycurl.Curl()
+    bodies[handle] = io.BytesIO()
+    handle.setopt(pycurl.URL, f"{sys.argv[1]}/{name}/")
+    handle.setopt(pycurl.HTTPHEADER, ["Accept: application/vnd.pypi.simple.v1+json"])
+    handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+    handle.setopt(pycurl.WRITEDATA, bodies[handle])
+    multi.add_handle(handle)
+count = 0
+while True:
+    _, active = multi.perform()
+    while True:
+        queued, done, failed = multi.info_read()
+        for handle in done:
+            count += len(decode(bodies[handle].getvalue()).files)
+            multi.remove_handle(handle)
+        if failed:
+            raise SystemExit(f"{len(failed)} transfers failed")
+        if not queued:
+            break
+    if not active:
+        break
+    multi.select(1.0)
+print(count)
+"""
+
+CURL_VENV = WORK_DIR / "curlvenv"
+CURL_DEPS = ("pycurl>=7.45.3", "msgspec")
+
+
+def curl_python() -> str:
+    """A venv with pycurl and msgspec only (made once, from PyPI)."""
+    python = CURL_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(CURL_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--index-url", PYPI_SIMPLE, *CURL_DEPS],
+            env=isolated_env(),
+            check=True,
+        )
+    return str(python)
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -93,11 +153,18 @@ def main() -> int:
     target = Path(args.python)
     interp = str(target / "bin" / "python") if target.is_dir() else str(target)
     env = isolated_env()
-    times: dict[str, list[float]] = {"python-floor": [], "pipfresh-cold": [], "uv-cold": []}
+    curl = curl_python()
+    times: dict[str, list[float]] = {
+        "python-floor": [],
+        "pycurl-floor": [],
+        "pipfresh-cold": [],
+        "uv-cold": [],
+    }
     for round_no in range(args.runs):
         with tempfile.TemporaryDirectory() as uv_cache, tempfile.TemporaryDirectory() as pf_cache:
             commands = {
                 "python-floor": [pf_python, "-c", FLOOR_SCRIPT, PYPI_SIMPLE, *names],
+                "pycurl-floor": [curl, "-c", CURL_SCRIPT, PYPI_SIMPLE, *names],
                 "pipfresh-cold": [
                     *(exe, "--python", args.python, "--index-url", PYPI_SIMPLE),
                     *("--cache-dir", pf_cache, "--format", "json"),
@@ -109,7 +176,8 @@ def main() -> int:
                 ],
             }
             order = list(commands)
-            order = order[round_no % 3 :] + order[: round_no % 3]
+            shift = round_no % len(order)
+            order = order[shift:] + order[:shift]
             for label in order:
                 seconds = timed(commands[label], env)
                 times[label].append(seconds)
@@ -136,7 +204,8 @@ def main() -> int:
                 f"Command: `{command}`; fresh processes, interleaved rounds, PyPI only, "
                 f"{len(names)} old-pins projects. `python-floor` starts an interpreter, "
                 "imports aiohttp and msgspec, fetches every page (16 connections) and decodes "
-                "only the filenames: no inspection, selection or output.\n\n"
+                "only the filenames: no inspection, selection or output; `pycurl-floor` does "
+                "the same through libcurl's multi interface.\n\n"
                 f"{table}\n"
             )
     return 0
