@@ -258,6 +258,7 @@ def run_update(
                     on_recovered(recovered)
                 # The scan input was read from the environment as the killed update left it.
                 scan = prepare(python, config, names=names)
+        scan.kept_files = {}  # planning reuses the target versions' files
         report = run(scan)
         warnings += scan.warnings
         if on_report is not None:

@@ -86,7 +86,7 @@ def plan_update(scan: ScanInput, report: Report, *, latest: bool = False) -> Pla
         return Planned(Plan((), tuple(dropped)), {}, time.perf_counter() - started)
     # Everything installed counts for consistency, not only the packages being checked.
     dists = read_installed(scan.target.sys_path)
-    outdated = [p.name for p in report.packages if p.outdated and p.kind == "index"]
+    outdated = [p for p in report.packages if p.outdated and p.kind == "index"]
     fetched: dict[str, bytes] = {}
     plan = asyncio.run(_plan(scan, dists, targets, dropped, outdated, fetched, latest=latest))
     return Planned(plan, fetched, time.perf_counter() - started)
@@ -97,7 +97,7 @@ async def _plan(  # noqa: PLR0917 - private, one call site
     dists: Sequence[InstalledDist],
     targets: Sequence[Target],
     dropped: Sequence[Dropped],
-    outdated: Sequence[str],
+    outdated: Sequence[PackageStatus],
     fetched: dict[str, bytes],
     *,
     latest: bool,
@@ -141,18 +141,25 @@ async def _retarget(
     scan: ScanInput,
     source: _IndexSource,
     dists: Sequence[InstalledDist],
-    names: Sequence[str],
+    outdated: Sequence[PackageStatus],
     *,
     latest: bool,
 ) -> list[Target]:
-    """The outdated packages among ``names`` judged again on ``dists``: those that can
-    now move further than the installed set let them before."""
+    """The ``outdated`` packages judged again on ``dists``: those that can now move
+    further than the installed set let them before (one already planned to its
+    latest version has nowhere further to go, and its page is not asked for again)."""
     policy = _policy(scan)
     analysis = analyse(dists, scan.target.markers)
     by_name: dict[str, InstalledDist] = {}
     for dist in dists:
         by_name.setdefault(dist.canonical_name, dist)
-    todo = [by_name[n] for n in map(canonicalize_name, names) if n in by_name]
+    todo: list[InstalledDist] = []
+    for status in outdated:
+        found = by_name.get(canonicalize_name(status.name))
+        now = None if found is None else parse_version(found.version)
+        newest = None if status.latest is None else parse_version(status.latest)
+        if found is not None and (now is None or newest is None or now < newest):
+            todo.append(found)
 
     async def one(dist: InstalledDist) -> PackageStatus | None:
         try:
@@ -268,6 +275,8 @@ async def _resolve_dropped(
         additions: dict[str, Addition] = {}
         dropped: list[Dropped] = []
         memo: dict[Any, Any] = {}
+        wheels = {c.canonical_name: c.wheel for c in plan.changes}
+        wheels.update((c.target.canonical_name, c.wheel) for c in candidates if c.wheel)
         todo: list[Dropped] = []
         for drop in plan.dropped:
             if NO_RESOLVER in drop.reason and canonicalize_name(drop.name) in by_name:
@@ -289,6 +298,7 @@ async def _resolve_dropped(
                 markers=scan.target.markers,
                 memo=memo,
                 firm=firm,
+                pinned_wheels=wheels,
             )
             try:
                 mapping = resolve(provider)
@@ -499,12 +509,17 @@ async def _gather(
     tags = scan.target.tags
 
     async def one(target: Target) -> Candidate:
-        try:
-            page = await source.page(target.canonical_name)
-        except IndexError_ as exc:
-            return Candidate(target, None, None, error=exc.message)
-        wheel = rank_wheels(_files(page, target.after), policy, tags)
-        restore = rank_wheels(_files(page, target.before), policy, tags, installed=True)
+        kept = _kept(scan, target)
+        if kept is not None:
+            after_files, before_files = kept
+        else:
+            try:
+                page = await source.page(target.canonical_name)
+            except IndexError_ as exc:
+                return Candidate(target, None, None, error=exc.message)
+            after_files, before_files = _files(page, target.after), _files(page, target.before)
+        wheel = rank_wheels(after_files, policy, tags)
+        restore = rank_wheels(before_files, policy, tags, installed=True)
         if wheel is None or restore is None:
             return Candidate(target, wheel, restore)
         known = source.known.get((target.canonical_name, target.after))
@@ -532,6 +547,21 @@ async def _gather(
             raise result
         candidates.append(result)
     return candidates
+
+
+def _kept(
+    scan: ScanInput, target: Target
+) -> tuple[tuple[IndexFile, ...], tuple[IndexFile, ...]] | None:
+    """The target and installed versions' files as the scan kept them (no second
+    fetch of the page), or None when it did not keep both."""
+    kept = (scan.kept_files or {}).get(target.canonical_name)
+    after, before = parse_version(target.after), parse_version(target.before)
+    if kept is None or after is None or before is None:
+        return None
+    after_files, before_files = kept.get(str(after)), kept.get(str(before))
+    if not after_files or not before_files:
+        return None
+    return after_files, before_files
 
 
 def _files(page: ProjectPage, version: str) -> tuple[IndexFile, ...]:

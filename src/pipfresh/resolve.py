@@ -107,6 +107,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         markers: Mapping[str, str],
         memo: dict[Any, Any] | None = None,
         firm: Iterable[str] | None = None,
+        pinned_wheels: Mapping[str, IndexFile] | None = None,
     ) -> None:
         self.installed: dict[str, InstalledDist] = {}
         for dist in dists:
@@ -118,6 +119,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         # when nothing newer fits beside them (it is then held back by them).
         self.firm = set(self.pins) if firm is None else {canonicalize_name(n) for n in firm}
         self.source = source
+        # The wheel of each pin, when the caller already knows it: a pin that fits
+        # then costs no page fetch (its other versions are listed only if needed).
+        self.pinned_wheels: dict[str, IndexFile] = {
+            str(canonicalize_name(k)): v for k, v in (pinned_wheels or {}).items()
+        }
         self.policy = policy
         self.ranked_tags = ranked_tags
         self.markers = dict(markers)
@@ -220,7 +226,12 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         dist = self.installed.get(name)
         pin = self.pins.get(name)
         if pin is not None:
-            yield from self._pinned(name, extras, pin)
+            wheel = self.pinned_wheels.get(name)
+            if wheel is None:
+                yield from self._pinned(name, extras, pin)
+                return
+            yield Cand(name, extras, pin, str(pin), wheel, False)
+            yield from (c for c in self._pinned(name, extras, pin) if c.version != pin)
             return
         if dist is None:
             yield from self._index(name, extras)

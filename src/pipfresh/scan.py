@@ -28,6 +28,7 @@ from pipfresh.errors import IndexError_, PipfreshError, UsageError
 from pipfresh.index.sources import UsableSources, is_local, merge_pages, read_local, usable_sources
 from pipfresh.models import (
     Holder,
+    IndexFile,
     InstalledDist,
     PackageStatus,
     ProjectError,
@@ -45,6 +46,7 @@ from pipfresh.select import (
     Release,
     bump_level,
     digest_page,
+    files_of_version,
     newest_release,
     parse_version,
     python_release,
@@ -78,6 +80,10 @@ class ScanInput:
     excluded: tuple[str, ...] = ()  # canonical names left out by exclude patterns
     cache: Cache | None = None
     sources: UsableSources | None = None
+    # Set to {} by an update: the files of the installed, wanted and latest versions
+    # of each outdated project, {name: {version: files}}, so planning need not fetch
+    # those pages again (see keep_files).
+    kept_files: dict[str, dict[str, tuple[IndexFile, ...]]] | None = None
 
 
 def _warm_client(config: IndexConfig) -> None:
@@ -261,6 +267,21 @@ def status_for(
         kind=dist.kind,
         held_back_by=holders,
     )
+
+
+def keep_files(page: ProjectPage, status: PackageStatus) -> dict[str, tuple[IndexFile, ...]]:
+    """The files of the installed, wanted and latest versions on a whole page, by
+    normalised version; only what the PEP 700 versions list lets be found cheaply."""
+    kept: dict[str, tuple[IndexFile, ...]] = {}
+    for raw in {status.installed, status.wanted, status.latest}:
+        version = None if raw is None else parse_version(raw)
+        if version is None or page.versions is None:
+            continue
+        spellings = [v for v in page.versions if parse_version(v) == version]
+        files = files_of_version(page, version, spellings)
+        if files:
+            kept[str(version)] = files
+    return kept
 
 
 def _unchecked(dist: InstalledDist) -> PackageStatus:
@@ -455,6 +476,8 @@ async def _network_results(
                     entry.close()
             if cache is not None:
                 _remember(cache, name, answers, status, now)
+            if scan.kept_files is not None and status.outdated and page.complete:
+                scan.kept_files[name] = keep_files(page, status)
             return status
 
         tasks = [asyncio.ensure_future(one(d)) for d in todo]

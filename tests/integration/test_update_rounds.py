@@ -154,3 +154,19 @@ def test_one_conflicting_target_does_not_stop_the_others_resolving(
     assert left["ppp"].startswith("conflict: ")
     assert "ppp 2.0 requires qqq>=2; rrr 1.0 requires qqq<2" in left["ppp"]
     assert len(left) == 2
+
+
+def test_planning_reuses_the_pages_the_scan_fetched(
+    index_server: IndexServer, wheel_factory: WheelFactory, make_venv: VenvFactory, tmp_path: Path
+) -> None:
+    for version in ("1.0", "2.0"):
+        publish(index_server, wheel_factory, "aaa", version)
+        publish(index_server, wheel_factory, "bbb", version, "aaa>=1")
+    venv = make_venv("reuse")
+    install(venv, "aaa==1.0", "bbb==1.0", index_url=index_server.url, extra_args=["--no-deps"])
+
+    seen = len(index_server.requests)  # pip's own, while installing the old versions
+    plan = document(run(index_server, venv, tmp_path, "update", "--dry-run", "--format", "json"))
+    assert {c["name"]: c["after"] for c in plan["plan"]["changes"]} == {"aaa": "2.0", "bbb": "2.0"}
+    pages = [r.path for r in index_server.requests[seen:] if r.path.startswith("/simple/")]
+    assert sorted(pages) == ["/simple/aaa/", "/simple/bbb/"]  # once each: by the scan

@@ -235,3 +235,22 @@ def test_a_target_that_is_not_firm_may_stay_for_the_firm_one() -> None:
     mapping = resolve(provider)
     assert {name: c.raw for name, c in mapping.items()} == {"sympy": "1.14", "mpmath": "1.3.0"}
     assert mapping["mpmath"].installed
+
+
+def test_a_pin_whose_wheel_is_known_costs_no_page_when_it_fits() -> None:
+    source = FakeSource({"a": {"1.0": (), "2.0": ("b>=1",)}, "b": {"1.0": (), "1.5": ()}})
+    dists = [dist("a", "1.0"), dist("b", "1.0")]
+    provider = Provider(
+        dists,
+        {"a": "2.0", "b": "1.5"},
+        source=source,
+        policy=POLICY,
+        ranked_tags=TAGS,
+        markers=MARKERS,
+        pinned_wheels={"a": wheel("a", "2.0"), "b": wheel("b", "1.5")},
+    )
+    mapping = resolve(provider)
+    assert {name: c.raw for name, c in mapping.items()} == {"a": "2.0", "b": "1.5"}
+    assert mapping["a"].wheel == wheel("a", "2.0")
+    assert source.pages == []  # neither page was needed
+    assert set(source.reads) == {("a", "2.0"), ("b", "1.5")}
