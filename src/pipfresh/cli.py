@@ -95,7 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     select = parser.add_argument_group("selection")
     # default=None, not False: a config file may turn --pre on when the flag is absent.
-    select.add_argument("--pre", action="store_true", default=None, help="include pre-releases")
+    select.add_argument(
+        "--pre",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="include pre-releases (--no-pre: not even when a config file says pre = true)",
+    )
     moves = parser.add_argument_group(
         "what may move (defaults from PIPFRESH_* variables, [tool.pipfresh] in "
         "pyproject.toml, then the user config file)"

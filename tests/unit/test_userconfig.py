@@ -229,3 +229,24 @@ def test_bad_concurrency_in_a_file_names_the_file(project: Path) -> None:
     path = write_project(project, "concurrency = 1000\n")
     with pytest.raises(UsageError, match=f"concurrency \\({path}\\) must be between"):
         settle(project)
+
+
+@pytest.mark.parametrize(
+    ("cli", "expected", "source"), [(None, True, "project"), (False, False, "cli")]
+)
+def test_no_pre_on_the_command_line_overrides_pre_true_in_a_config_file(
+    project: Path, cli: bool | None, expected: bool, source: str
+) -> None:
+    path = write_project(project, "pre = true\n")
+    settings = resolve(UpgradeConfig(pre=cli), {"PIPFRESH_CONFIG_FILE": ""}, project)
+    assert settings.pre is expected
+    assert settings.sources["pre"] == {"project": str(path)}.get(source, source)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), [([], None), (["--pre"], True), (["--no-pre"], False)]
+)
+def test_pre_flags_parse_to_three_states(argv: list[str], expected: bool | None) -> None:
+    from pipfresh.cli import build_parser
+
+    assert build_parser().parse_args(argv).pre is expected
