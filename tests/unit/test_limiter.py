@@ -75,3 +75,57 @@ def test_pause_holds_back_new_requests_until_it_ends() -> None:
         return held_during_pause, loop.time() >= limit._resume_at
 
     assert asyncio.run(run()) == (True, True)
+
+
+def test_a_grown_bound_is_filled_by_waiters_without_further_releases() -> None:
+    # Ten waiters behind a bound of 2; the bound grows to 4 and one request ends:
+    # that single release must let three waiters in (the freed slot and the two new
+    # ones), not one, and never more than the bound.
+    async def run() -> tuple[int, int]:
+        limit = AdaptiveLimit(4)
+        limit.limit = 2
+        held = [await limit.acquire() for _ in range(2)]
+        waiters = [asyncio.ensure_future(limit.acquire()) for _ in range(10)]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not any(w.done() for w in waiters)
+        limit.limit = 4
+        await limit.release()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        admitted = sum(w.done() for w in waiters)
+        for w in waiters:
+            w.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        assert len(held) == 2
+        return admitted, limit.peak
+
+    assert asyncio.run(run()) == (3, 4)
+
+
+def test_a_release_wakes_only_as_many_waiters_as_there_are_free_slots() -> None:
+    async def run() -> int:
+        limit = AdaptiveLimit(2)
+        await limit.acquire()
+        await limit.acquire()
+        waiters = [asyncio.ensure_future(limit.acquire()) for _ in range(50)]
+        await asyncio.sleep(0)
+        checks = 0
+        original = limit._changed.wait
+
+        async def counted() -> bool:
+            nonlocal checks
+            checks += 1
+            return await original()
+
+        limit._changed.wait = counted  # type: ignore[method-assign]
+        await limit.release()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        for w in waiters:
+            w.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        return checks
+
+    # One waiter takes the slot; with notify_all the other 49 would wake and wait again.
+    assert asyncio.run(run()) == 0
