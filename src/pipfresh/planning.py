@@ -289,6 +289,9 @@ async def _resolve_dropped(
         ) -> tuple[dict[str, Change], dict[str, Addition], list[Dropped]]:
             """The changes and additions with ``trial`` pinned, and the accepted
             targets that the ``firm`` ones hold where they are."""
+            # The metadata budget bounds one resolution; what earlier ones read is
+            # known and free, so a failed joint attempt does not starve the rest.
+            source.fetches = 0
             provider = Provider(
                 dists,
                 trial,

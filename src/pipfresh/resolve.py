@@ -18,7 +18,7 @@ Candidates come from the index through a :class:`Source` (the caller's adapter o
 the index client): only wheels the target can install count, chosen by the same
 selection rules as the scan. The dependencies of an installed version are read from
 its installed metadata (no network); those of any other version from the index
-(PEP 658 or the wheel); the source caps those fetches per run (:data:`MAX_FETCHES`)
+(PEP 658 or the wheel); the source caps those fetches per resolution (:data:`MAX_FETCHES`)
 and raises :class:`BudgetExceeded` beyond. Requirements the
 installed set already breaks are not this update's business and are ignored.
 
@@ -51,7 +51,7 @@ from pipfresh.requirements import (
 )
 from pipfresh.select import Policy, Release, candidates, file_installable, parse_version
 
-#: Metadata files fetched per run, at most.
+#: Metadata files fetched for one resolution, at most (already known ones are free).
 MAX_FETCHES = 200
 #: Resolver rounds allowed per resolution beyond one per project.
 MAX_BACKTRACK_ROUNDS = 200

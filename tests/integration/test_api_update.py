@@ -335,3 +335,22 @@ def test_update_attribute_is_the_function_after_importing_the_modules() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "pipfresh.api", "UpdateResult"]
+
+
+def test_metadata_budget_bounds_each_resolution_not_the_whole_plan(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kkk 2.0 needs lll to move, mmm 2.0 needs nnn to move; each co-move costs one
+    # metadata file. With a budget of one file, resolving both at once gives up, and
+    # each on its own (with a budget of its own) then succeeds.
+    import pipfresh.resolve
+
+    for holder, held in (("kkk", "lll"), ("mmm", "nnn")):
+        scene.publish(held, "1.0", "2.0")
+        scene.publish(holder, "1.0", requires=(f"{held}<2",))
+        scene.publish(holder, "2.0", requires=(f"{held}>=2",))
+    scene.pin("kkk==1.0", "lll==1.0", "mmm==1.0", "nnn==1.0")
+    monkeypatch.setattr(pipfresh.resolve, "MAX_FETCHES", 1)
+    result = update(str(scene.venv.path), config(scene), dry_run=True)
+    assert changes(result.plan) == {"kkk": "2.0", "lll": "2.0", "mmm": "2.0", "nnn": "2.0"}
+    assert result.plan.dropped == ()
