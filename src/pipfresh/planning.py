@@ -11,9 +11,7 @@ must drop to the resolver (:mod:`pipfresh.resolve`). It never prints.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import io
 import time
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -31,6 +29,7 @@ from pipfresh.errors import (
     NotFound,
     UpdateAborted,
 )
+from pipfresh.index.metadata import wheel_metadata
 from pipfresh.installed import read_installed
 from pipfresh.models import IndexFile, InstalledDist, PackageStatus, ProjectPage, Report
 from pipfresh.plan import (
@@ -230,7 +229,7 @@ class _IndexSource:
             raise BudgetExceeded(f"more than {MAX_FETCHES} metadata files needed")
         self.fetches += 1
         try:
-            text = self._run(_metadata(self.client, name, wheel, self.fetched))
+            text = self._run(wheel_metadata(self.client, name, wheel, self.fetched))
         except (zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
             raise _Unreadable(f"cannot read the metadata of {wheel.filename}: {exc}") from exc
         requires = tuple(HeaderParser().parsestr(text).get_all("Requires-Dist") or ())
@@ -529,7 +528,9 @@ async def _gather(
         if known is not None:  # read by an earlier round's resolver
             return Candidate(target, wheel, restore, known)
         try:
-            metadata = await _metadata(source.client, target.canonical_name, wheel, source.fetched)
+            metadata = await wheel_metadata(
+                source.client, target.canonical_name, wheel, source.fetched
+            )
         except HashMismatch:
             raise
         except IndexError_ as exc:
@@ -575,56 +576,8 @@ def _files(page: ProjectPage, version: str) -> tuple[IndexFile, ...]:
     return ()
 
 
-async def _metadata(
-    client: IndexClient, project: str, wheel: IndexFile, fetched: dict[str, bytes]
-) -> str:
-    """The target wheel's METADATA: PEP 658 when served, else read out of the wheel
-    with a few range requests, else from the whole wheel.
-
-    A wheel that arrived whole (a server ignoring Range, a wheel smaller than the
-    first range) is hash-checked and kept for the install, as a download is.
-    """
-    from pipfresh.index import lazywheel
-
-    if wheel.has_metadata:
-        declared = wheel.core_metadata or wheel.dist_info_metadata
-        digest = declared.get("sha256") if isinstance(declared, dict) else None
-        with contextlib.suppress(IndexError_):
-            body = await client.download(wheel.url + ".metadata", project=project, sha256=digest)
-            return body.decode("utf-8")
-
-    async def fetch(start: int, end: int | None) -> lazywheel.Chunk | None:
-        return await client.fetch_range(wheel.url, start, end, project=project, sha256=wheel.sha256)
-
-    # The index's own failures (network, HTTP status, hash) propagate: a download
-    # would meet them too. Only what the ranges could not read falls back to it.
-    try:
-        found = await lazywheel.fetch_metadata(fetch)
-    except lazywheel.LazyWheelError:
-        found = None
-    if found is not None:
-        if found.whole is not None:
-            fetched[wheel.url] = found.whole
-        return found.text
-    body = await client.download(wheel.url, project=project, sha256=wheel.sha256)
-    fetched[wheel.url] = body
-    return metadata_from_wheel(body)
-
-
-def metadata_from_wheel(body: bytes) -> str:
-    """The ``*.dist-info/METADATA`` of a wheel (raises KeyError when there is none)."""
-    with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        names = [
-            n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-        ]
-        if len(names) != 1:
-            raise KeyError("no single .dist-info/METADATA")
-        return archive.read(names[0]).decode("utf-8")
-
-
 __all__ = [
     "Planned",
     "client_for",
-    "metadata_from_wheel",
     "plan_update",
 ]

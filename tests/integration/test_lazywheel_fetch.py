@@ -3,8 +3,9 @@ local index server (which honours ``Range``, or ignores it with ``ranges=False``
 
 Three layers: the server's own Range answers (so the tests below stand on a server
 that behaves as files.pythonhosted.org does), :meth:`IndexClient.fetch_range`, and
-planning's ``_metadata``, asserted on the requests the server recorded: which ranges
-were asked, and that no whole-file GET was made when ranges sufficed.
+``pipfresh.index.metadata.wheel_metadata``, asserted on the requests the server
+recorded: which ranges were asked, and that no whole-file GET was made when ranges
+sufficed.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import pytest
 from pipfresh.errors import HashMismatch, HTTPStatusError, NotFound
 from pipfresh.index.client import IndexClient
 from pipfresh.index.lazywheel import LEAD, SUFFIX, Chunk, Found, fetch_metadata
+from pipfresh.index.metadata import metadata_from_wheel
+from pipfresh.index.metadata import wheel_metadata as _metadata
 from pipfresh.pipconfig import CliIndexOptions, load_index_config
-from pipfresh.planning import _metadata, metadata_from_wheel
 from support.index_server import IndexServer, RequestRecord
 from support.wheels import build_wheel, metadata_text
 
@@ -95,7 +97,7 @@ def http_get(url: str, range_header: str | None = None) -> tuple[int, dict[str, 
 def metadata_of(
     server: IndexServer, tmp_path: Path, project: str, fetched: dict[str, bytes]
 ) -> str:
-    """planning's _metadata for the one wheel of ``project``, as the update runs it."""
+    """wheel_metadata for the one wheel of ``project``, as the update runs it."""
 
     async def run() -> str:
         async with client_for(server, tmp_path) as client:
@@ -263,7 +265,7 @@ def test_fetch_range_of_a_local_file_reads_only_those_bytes(
 
 
 # --------------------------------------------------------------------------------------
-# planning's _metadata
+# wheel_metadata
 # --------------------------------------------------------------------------------------
 
 

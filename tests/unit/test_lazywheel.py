@@ -32,7 +32,7 @@ from pipfresh.index.lazywheel import (
     fetch_metadata,
     read_metadata,
 )
-from pipfresh.planning import metadata_from_wheel
+from pipfresh.index.metadata import metadata_from_wheel
 
 METADATA = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: idna>=3\n\n"
 DIST_INFO = "demo-1.0.dist-info"
