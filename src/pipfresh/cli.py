@@ -220,7 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    # Intermixed: names may come after options (`pipfresh update -y requests`), which
+    # plain parse_args refuses once the command word has been matched.
+    args = build_parser().parse_intermixed_args(argv)
     # `pipfresh outdated foo` and `pipfresh foo` mean the same; a leading command word
     # is taken off the names (argparse cannot have an optional positional before them).
     args.command = "outdated"

@@ -254,6 +254,20 @@ def test_bare_names_only_check_the_named_projects(scene: Scene) -> None:
     assert scene.server.count("bar") == 0
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("outdated", "--format", "json", "foo"),  # names after options
+        ("outdated", "--format", "json", "foo", "--all"),  # and between them
+        ("--format", "json", "foo"),
+    ],
+)
+def test_names_may_follow_options(scene: Scene, argv: tuple[str, ...]) -> None:
+    result = run_pipfresh(*argv, *scene.args, env=scene.env, cwd=scene.cwd)
+    assert result.returncode == 0, describe(result)
+    assert [p["name"] for p in json.loads(result.stdout)["packages"]] == ["foo"]
+
+
 def test_outdated_with_a_name_that_is_not_installed_is_a_usage_error(scene: Scene) -> None:
     result = run_pipfresh("outdated", "notinstalled", *scene.args, env=scene.env, cwd=scene.cwd)
     assert_usage_error(result, "not installed", "notinstalled")

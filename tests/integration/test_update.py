@@ -126,9 +126,12 @@ def test_update_table_summary(scene: Scene) -> None:
     assert freeze(scene.venv)["aaa"] == "2.0"
 
 
-def test_update_one_named_package(scene: Scene) -> None:
+@pytest.mark.parametrize("before_options", [True, False], ids=["name-first", "name-last"])
+def test_update_one_named_package(scene: Scene, before_options: bool) -> None:
     outdated_pair(scene)
-    document = as_json(scene.update("aaa", "-y", "--installer", "uv", "--format", "json"))
+    options = ("-y", "--installer", "uv", "--format", "json")
+    argv = ("aaa", *options) if before_options else (*options, "aaa")
+    document = as_json(scene.update(*argv))
     assert changes(document) == {"aaa": "2.0"}
     assert freeze(scene.venv) == {"aaa": "2.0", "bbb": "1.0"}
 
