@@ -445,7 +445,7 @@ def _update(args: argparse.Namespace) -> int:
     from pipfresh.api import UpdateResult, run_update
     from pipfresh.errors import UsageError
     from pipfresh.models import Report
-    from pipfresh.plan import Plan, plan_document, plan_lines
+    from pipfresh.plan import Plan, plan_document, plan_lines, stage_message
     from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
     from pipfresh.upgrade import Outcome, Terminated, outcome_document
 
@@ -476,6 +476,7 @@ def _update(args: argparse.Namespace) -> int:
 
     def on_plan(pending: UpdateResult) -> bool:
         nonlocal declined
+        planned.append(pending)
         plan = pending.plan
         if args.format == "table":
             out.write(
@@ -507,12 +508,18 @@ def _update(args: argparse.Namespace) -> int:
         if args.verbose:
             err.write(line)
 
+    planned: list[UpdateResult] = []  # the plan being carried out, for the stage lines
+    on_terminal = err.isatty()
+
     def on_stage(name: str) -> None:
         nonlocal started
         if started is None:
             started = time.perf_counter()
         if args.verbose:
             err.write(f"pipfresh: {name} ({time.perf_counter() - started:.2f} s)\n")
+        elif on_terminal and planned:
+            err.write(f"pipfresh: {stage_message(name, planned[-1].plan, planned[-1].installer)}\n")
+            err.flush()
 
     try:
         result = run_update(

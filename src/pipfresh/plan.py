@@ -372,6 +372,23 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     }
 
 
+def stage_message(stage: str, plan: Plan, installer: str) -> str:
+    """What an update is doing, in one line (shown on a terminal as each stage starts)."""
+    moving = len(plan.changes) + len(plan.additions)
+    if stage == "download":
+        return (
+            f"downloading {moving} wheel{'s' * (moving != 1)} and {len(plan.changes)} of the "
+            "versions they replace (for a rollback)"
+        )
+    if stage == "install":
+        return f"installing {moving} package{'s' * (moving != 1)} with {installer}"
+    if stage == "verify":
+        return "checking the installed versions and requirements"
+    if stage == "rollback":
+        return "the update failed: restoring the previous versions"
+    return stage
+
+
 def plan_lines(plan: Plan) -> list[str]:
     """The plan as plain text lines (the table of ``update`` and ``--dry-run``)."""
     lines: list[str] = []

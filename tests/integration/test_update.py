@@ -525,3 +525,32 @@ def test_interactive_refused_where_it_cannot_ask(
     assert result.stderr.strip().splitlines() == [
         f"pipfresh: error: pipfresh update: --interactive cannot be used here: {why}"
     ]
+
+
+def test_stages_are_shown_on_a_terminal(scene: Scene) -> None:
+    outdated_pair(scene)
+    primary, secondary = os.openpty()  # stderr is a terminal, stdout is not
+    try:
+        command = [*PIPFRESH, "update", "-y", "--installer", "uv", "--python"]
+        proc = subprocess.run(
+            [*command, str(scene.venv.python), "--index-url", scene.server.url],
+            env=scene.env,
+            cwd=scene.tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        shown = os.read(primary, 65536).decode()
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert proc.returncode == 0, shown
+    lines = [line for line in shown.splitlines() if "pipfresh: " in line]
+    assert lines == [
+        "pipfresh: downloading 2 wheels and 2 of the versions they replace (for a rollback)",
+        "pipfresh: installing 2 packages with uv",
+        "pipfresh: checking the installed versions and requirements",
+    ]

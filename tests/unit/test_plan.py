@@ -329,3 +329,20 @@ def test_chain_keeps_the_first_before_and_restore_and_the_last_after() -> None:
 def test_chain_with_an_empty_second_round_is_the_first() -> None:
     first = Plan((change("a", "1.0", "2.0"),), (Dropped("b", "1", "2", "why"),))
     assert chain(first, Plan((), ())) == first
+
+
+def test_stage_messages_count_what_moves() -> None:
+    from pipfresh.plan import stage_message
+
+    plan = Plan(
+        (change("a", "1.0", "2.0"), change("b", "1.0", "1.1")),
+        (),
+        (Addition("n", "n", "1.0", wheel("n", "1.0")),),
+    )
+    assert stage_message("download", plan, "uv") == (
+        "downloading 3 wheels and 2 of the versions they replace (for a rollback)"
+    )
+    assert stage_message("install", plan, "uv") == "installing 3 packages with uv"
+    one = Plan((change("a", "1.0", "2.0"),), ())
+    assert stage_message("install", one, "pip") == "installing 1 package with pip"
+    assert stage_message("rollback", one, "pip").startswith("the update failed")
