@@ -471,21 +471,29 @@ def test_terminal_confirmation(scene: Scene, answer: str, updated: bool) -> None
     assert freeze(scene.venv) == ({"aaa": "2.0", "bbb": "1.5"} if updated else before)
 
 
-def run_on_terminal(scene: Scene, typed: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_on_terminal(
+    scene: Scene, typed: str, *args: str, stderr_too: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``pipfresh update`` with stdin a terminal that ``typed`` was written to; with
+    ``stderr_too``, stderr is that terminal as well (its text is then in ``.stderr``)."""
     primary, secondary = os.openpty()
     try:
         os.write(primary, typed.encode())
         command = [*PIPFRESH, "update", "--installer", "uv", "--python", str(scene.venv.python)]
-        return subprocess.run(
+        result = subprocess.run(
             [*command, "--index-url", scene.server.url, *args],
             env=scene.env,
             cwd=scene.tmp_path,
             stdin=secondary,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=secondary if stderr_too else subprocess.PIPE,
             text=True,
             timeout=RUN_TIMEOUT,
             check=False,
         )
+        if stderr_too:
+            result.stderr = os.read(primary, 65536).decode()
+        return result
     finally:
         os.close(secondary)
         os.close(primary)
@@ -529,26 +537,9 @@ def test_interactive_refused_where_it_cannot_ask(
 
 def test_stages_are_shown_on_a_terminal(scene: Scene) -> None:
     outdated_pair(scene)
-    primary, secondary = os.openpty()  # stderr is a terminal, stdout is not
-    try:
-        command = [*PIPFRESH, "update", "-y", "--installer", "uv", "--python"]
-        proc = subprocess.run(
-            [*command, str(scene.venv.python), "--index-url", scene.server.url],
-            env=scene.env,
-            cwd=scene.tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=secondary,
-            text=True,
-            timeout=RUN_TIMEOUT,
-            check=False,
-        )
-        shown = os.read(primary, 65536).decode()
-    finally:
-        os.close(secondary)
-        os.close(primary)
-    assert proc.returncode == 0, shown
-    lines = [line for line in shown.splitlines() if "pipfresh: " in line]
+    result = run_on_terminal(scene, "", "-y", stderr_too=True)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "pipfresh: " in line]
     assert lines == [
         "pipfresh: downloading 2 wheels and 2 of the versions they replace (for a rollback)",
         "pipfresh: installing 2 packages with uv",

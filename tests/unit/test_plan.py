@@ -23,20 +23,7 @@ from pipfresh.plan import (
     rank_wheels,
 )
 from pipfresh.select import Policy
-
-MARKERS = {
-    "python_version": "3.11",
-    "python_full_version": "3.11.7",
-    "sys_platform": "linux",
-    "platform_system": "Linux",
-    "os_name": "posix",
-    "implementation_name": "cpython",
-    "platform_machine": "x86_64",
-    "platform_python_implementation": "CPython",
-    "platform_release": "",
-    "platform_version": "",
-    "implementation_version": "3.11.7",
-}
+from support.targets import LINUX_311_MARKERS as MARKERS
 
 
 def dist(name: str, version: str, *requires: str) -> InstalledDist:

@@ -8,21 +8,7 @@ from packaging.version import Version
 
 from pipfresh.models import InstalledDist, Problem
 from pipfresh.requirements import Analysis, analyse, only_for_extras, parse_requirement
-
-# A Linux CPython 3.11 target: the full PEP 508 environment the inspection script reports.
-LINUX_311 = {
-    "implementation_name": "cpython",
-    "implementation_version": "3.11.7",
-    "os_name": "posix",
-    "platform_machine": "x86_64",
-    "platform_python_implementation": "CPython",
-    "platform_release": "6.1.0",
-    "platform_system": "Linux",
-    "platform_version": "#1 SMP",
-    "python_full_version": "3.11.7",
-    "python_version": "3.11",
-    "sys_platform": "linux",
-}
+from support.targets import LINUX_311_MARKERS as LINUX_311
 
 
 def dist(name: str, version: str, *requires: str) -> InstalledDist:

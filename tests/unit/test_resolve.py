@@ -10,20 +10,8 @@ from packaging.version import Version
 from pipfresh.models import IndexFile, InstalledDist
 from pipfresh.resolve import Provider, ResolutionImpossible, describe_conflict, resolve
 from pipfresh.select import Policy, Release
+from support.targets import LINUX_311_MARKERS as MARKERS
 
-MARKERS = {
-    "python_version": "3.11",
-    "python_full_version": "3.11.7",
-    "sys_platform": "linux",
-    "platform_system": "Linux",
-    "os_name": "posix",
-    "implementation_name": "cpython",
-    "platform_machine": "x86_64",
-    "platform_python_implementation": "CPython",
-    "platform_release": "",
-    "platform_version": "",
-    "implementation_version": "3.11.7",
-}
 TAGS = ("py3-none-any",)
 POLICY = Policy(Version("3.11.7"), frozenset(TAGS))
 
