@@ -463,6 +463,7 @@ def _update(args: argparse.Namespace) -> int:
     out = sys.stdout
     err = sys.stderr
     declined = False
+    pending_plan: UpdateResult | None = None
     started: float | None = None  # when the first stage (the downloads) began
 
     def on_recovered(line: str) -> None:
@@ -475,8 +476,8 @@ def _update(args: argparse.Namespace) -> int:
             err.write(f"pipfresh: warning: could not check {error.name}: {error.reason}\n")
 
     def on_plan(pending: UpdateResult) -> bool:
-        nonlocal declined
-        planned.append(pending)
+        nonlocal declined, pending_plan
+        pending_plan = pending  # for the stage lines
         plan = pending.plan
         if args.format == "table":
             out.write(
@@ -508,7 +509,6 @@ def _update(args: argparse.Namespace) -> int:
         if args.verbose:
             err.write(line)
 
-    planned: list[UpdateResult] = []  # the plan being carried out, for the stage lines
     on_terminal = err.isatty()
 
     def on_stage(name: str) -> None:
@@ -517,8 +517,9 @@ def _update(args: argparse.Namespace) -> int:
             started = time.perf_counter()
         if args.verbose:
             err.write(f"pipfresh: {name} ({time.perf_counter() - started:.2f} s)\n")
-        elif on_terminal and planned:
-            err.write(f"pipfresh: {stage_message(name, planned[-1].plan, planned[-1].installer)}\n")
+        elif on_terminal and pending_plan is not None:
+            line = stage_message(name, pending_plan.plan, pending_plan.installer)
+            err.write(f"pipfresh: {line}\n")
             err.flush()
 
     try:

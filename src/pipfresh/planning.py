@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from typing import TYPE_CHECKING, Any
@@ -339,10 +339,15 @@ async def _resolve_dropped(
                 moved, added, held = attempt(joint, firm, "this update")
             except HashMismatch as exc:
                 raise UpdateAborted(f"{exc.message}; nothing was changed") from exc
-            except (_Conflict, BudgetExceeded, ResolutionTooDeep, _Unreadable, _NoRestore):
+            except (
+                _Conflict,
+                BudgetExceeded,
+                ResolutionTooDeep,
+                _Unreadable,
+                _NoRestore,
+                IndexError_,
+            ):
                 pass  # each one on its own below, to say which cannot move and why
-            except IndexError_:
-                pass
             else:
                 pins, changes, additions = joint, moved, added
                 dropped += held
@@ -447,40 +452,37 @@ def _moves(  # noqa: PLR0917 - private, one call site
     return changes, additions
 
 
+def _requirements_on(
+    name: str, mapping: Mapping[str, Any], provider: Any
+) -> Iterator[tuple[str, Any, Any]]:
+    """(shown name, chosen candidate, requirement) for every requirement on ``name``
+    of the other candidates in a resolution (markers already evaluated by the provider)."""
+    for other, chosen in sorted(mapping.items()):
+        if other == name:
+            continue
+        for req in provider.get_dependencies(chosen):
+            if req.name == name:
+                dist = provider.installed.get(other)
+                yield (dist.name if dist is not None else other), chosen, req
+
+
 def _wanted_by(name: str, installed: str | None, mapping: Mapping[str, Any], provider: Any) -> str:
     """Who, in a resolution, makes ``name`` move (its ``installed`` version ruled out)
     or be added (``installed`` None): "kkk 2.0"; empty when no single one does."""
-    from pipfresh.requirements import parse_requirement
-
     version = None if installed is None else parse_version(installed)
-    for other, chosen in sorted(mapping.items()):
-        if other == name or chosen.installed:
+    for shown, chosen, req in _requirements_on(name, mapping, provider):
+        if chosen.installed:
             continue
-        for line in provider.requires_of(chosen):
-            req = parse_requirement(line)
-            if req is None or canonicalize_name(req.name) != name:
-                continue
-            if version is None or not req.specifier.contains(version, prereleases=True):
-                dist = provider.installed.get(other)
-                return f"{dist.name if dist is not None else other} {chosen.raw}"
+        if version is None or not req.specifier.contains(version, prereleases=True):
+            return f"{shown} {chosen.raw}"
     return ""
 
 
 def _capped_by(name: str, version: Version, mapping: Mapping[str, Any], provider: Any) -> str:
     """Who, in a resolution, rules ``version`` of ``name`` out: "fff 1.0 requires eee<2"."""
-    from pipfresh.requirements import parse_requirement, requirement_text
-
-    for other, chosen in sorted(mapping.items()):
-        if other == name:
-            continue
-        for line in provider.requires_of(chosen):
-            req = parse_requirement(line)
-            if req is None or canonicalize_name(req.name) != name:
-                continue
-            if not req.specifier.contains(version, prereleases=True):
-                dist = provider.installed.get(other)
-                shown = dist.name if dist is not None else other
-                return f"{shown} {chosen.raw} requires {requirement_text(req)}"
+    for shown, chosen, req in _requirements_on(name, mapping, provider):
+        if not req.specifier.contains(version, prereleases=True):
+            return f"{shown} {chosen.raw} requires {req.text}"
     return ""
 
 
