@@ -16,6 +16,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from pipfresh.environment import PendingInspection
 from pipfresh.errors import UsageError
 from pipfresh.install import INSTALLERS, InstallerName
 from pipfresh.models import PackageStatus, ProjectError, Report, TargetEnv
@@ -199,6 +200,7 @@ def run_update(
     on_output: Callable[[str], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
     choose: Callable[[Plan], Iterable[str] | None] | None = None,
+    inspection: PendingInspection | None = None,
 ) -> UpdateResult:
     """The update use case behind :func:`update` and ``pipfresh update``: prepare,
     PEP 668 refusal, lock, recovery of a killed update, scan, plan, then (unless
@@ -217,6 +219,9 @@ def run_update(
       (see :func:`pipfresh.upgrade.execute`); a KeyboardInterrupt that escapes
       after ``on_stage("download")`` came during the downloads.
 
+    ``inspection`` is the target's inspection already started for ``python``
+    (see :func:`pipfresh.scan.prepare`); the caller closes it.
+
     Raises what :func:`update` documents.
     """
     from pipfresh import journal
@@ -225,7 +230,7 @@ def run_update(
     from pipfresh.upgrade import environment_lock, execute, recover_interrupted
 
     names = _names(names)  # read twice when a recovery changed the environment
-    scan = prepare(python, config, names=names)
+    scan = prepare(python, config, names=names, inspection=inspection)
     target = scan.target
     # A dry run changes nothing, so it may show the plan of a system environment.
     if target.externally_managed and not break_system_packages and not dry_run:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 from pipfresh import __version__
 
 if TYPE_CHECKING:
+    from pipfresh.environment import PendingInspection
     from pipfresh.settings import UpgradeConfig
 
 
@@ -236,8 +237,15 @@ def _main(argv: list[str]) -> int:
         if args.command == "cache":
             return _cache_command(args)
         if args.command == "update":
-            return _update(args)
-        return _run(args)
+            _check_update_options(args)
+        # Started before the imports and settings of the scan, so that the target's
+        # interpreter starts up on the other core meanwhile; its errors are raised
+        # where the scan takes its result, after the settings' own. Leaving this block
+        # early (an error, Ctrl-C) kills and reaps it.
+        with _start_inspection(args) as inspection:
+            if args.command == "update":
+                return _update(args, inspection)
+            return _run(args, inspection)
     except (UpdateAborted, RolledBack, RollbackFailed) as exc:
         from pipfresh.auth import redact_text
 
@@ -286,6 +294,12 @@ def _refuse_update_options(args: argparse.Namespace) -> None:
         raise UsageError(f"{', '.join(given)}: only for 'pipfresh update'")
 
 
+def _start_inspection(args: argparse.Namespace) -> PendingInspection:
+    from pipfresh.environment import start_inspection
+
+    return start_inspection(args.python)
+
+
 def _config(args: argparse.Namespace) -> UpgradeConfig:
     from pipfresh.settings import UpgradeConfig
 
@@ -313,7 +327,7 @@ def _config(args: argparse.Namespace) -> UpgradeConfig:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, inspection: PendingInspection) -> int:
     from pipfresh.auth import redact_text
     from pipfresh.models import PackageStatus, ProjectError
     from pipfresh.scan import prepare, run
@@ -321,7 +335,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipfresh.ui.progress import ProgressLine
 
     config = _config(args)
-    scan = prepare(args.python, config, names=args.names)
+    scan = prepare(args.python, config, names=args.names, inspection=inspection)
     _warn_interrupted_update(args, scan.target.prefix)
     if args.verbose:
         _log_setup(scan)
@@ -437,17 +451,9 @@ def _warn_interrupted_update(args: argparse.Namespace, prefix: str) -> None:
         sys.stderr.write(f"pipfresh: warning: {warning}\n")
 
 
-def _update(args: argparse.Namespace) -> int:
-    """``pipfresh update``: scan, plan, confirm, then carry the plan out."""
-    import json
-    import time
-
-    from pipfresh.api import UpdateResult, run_update
+def _check_update_options(args: argparse.Namespace) -> None:
+    """The usage errors of ``pipfresh update`` that need no scan."""
     from pipfresh.errors import UsageError
-    from pipfresh.models import Report
-    from pipfresh.plan import Plan, plan_document, plan_lines, stage_message
-    from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
-    from pipfresh.upgrade import Outcome, Terminated, outcome_document
 
     if args.format not in ("table", "json"):
         raise UsageError("pipfresh update: --format must be table or json")
@@ -460,6 +466,20 @@ def _update(args: argparse.Namespace) -> int:
     if args.interactive and (args.dry_run or not interactive):
         why = "--dry-run shows the whole plan" if args.dry_run else "it needs a terminal"
         raise UsageError(f"pipfresh update: --interactive cannot be used here: {why}")
+
+
+def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
+    """``pipfresh update``: scan, plan, confirm, then carry the plan out
+    (:func:`_check_update_options` has passed)."""
+    import json
+    import time
+
+    from pipfresh.api import UpdateResult, run_update
+    from pipfresh.models import Report
+    from pipfresh.plan import Plan, plan_document, plan_lines, stage_message
+    from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
+    from pipfresh.upgrade import Outcome, Terminated, outcome_document
+
     out = sys.stdout
     err = sys.stderr
     declined = False
@@ -537,6 +557,7 @@ def _update(args: argparse.Namespace) -> int:
             on_output=on_output,
             on_stage=on_stage,
             choose=choose if args.interactive else None,
+            inspection=inspection,
         )
     except KeyboardInterrupt as exc:
         if started is None:

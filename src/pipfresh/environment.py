@@ -8,28 +8,34 @@ Three steps, each usable alone:
 * :func:`inspect_target` runs :mod:`pipfresh._target_script` once inside that
   interpreter and turns its JSON into a :class:`~pipfresh.models.TargetEnv`; the
   supported wheel tags are built on the host by :mod:`pipfresh.tags`.
-* :func:`read_installed` (in :mod:`pipfresh.installed`) reads the installed
+* :func:`pipfresh.installed.read_installed` reads the installed
   distributions' metadata straight from the target's ``sys.path`` in this process,
   which needs no Python in the target.
+
+:func:`start_inspection` does the first two steps with the subprocess left running,
+so that the CLI can start it before importing the rest of pipfresh. That is why this
+module imports nothing heavy at the top: msgspec, packaging and the models are
+imported when the target's answer is read.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from pipfresh.errors import TargetError
-from pipfresh.installed import read_installed
-from pipfresh.models import TargetEnv
-from pipfresh.tags import TagFacts, supported_tags
 
-__all__ = ["find_interpreter", "inspect_target", "read_installed"]
+if TYPE_CHECKING:
+    from pipfresh.models import TargetEnv
+
+__all__ = ["PendingInspection", "find_interpreter", "inspect_target", "start_inspection"]
+
 
 # ---------------------------------------------------------------------------
 # Finding the interpreter
@@ -281,6 +287,107 @@ def inspect_target(
     * The working directory that ``-c`` puts first on ``sys.path`` is removed by the
       script, as it is no part of the environment.
     """
+    with _spawn(None, python, timeout, environ) as pending:
+        return pending.result()
+
+
+def start_inspection(
+    spec: str | None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    timeout: float = 30,
+) -> PendingInspection:
+    """:func:`find_interpreter` then :func:`inspect_target`, returning as soon as the
+    target's subprocess is started; :meth:`PendingInspection.result` waits for it.
+
+    Nothing is raised here: an error of either step (a :class:`TargetError`, as they
+    would raise it) is kept and raised by ``result()``, so that a caller which checks
+    its own settings in between still reports those first, as it would have without
+    the early start. ``environ`` serves both steps (``os.environ`` when None).
+    """
+    try:
+        python = find_interpreter(spec, cwd=cwd, environ=environ)
+        return _spawn(spec, python, timeout, environ)
+    except Exception as exc:  # raised by result(), where the caller expects it
+        return PendingInspection(spec, error=exc)
+
+
+class PendingInspection:
+    """The target's inspection, possibly still running in its subprocess.
+
+    Use it as a context manager, or call :meth:`close`: a result never asked for
+    (the caller failed first) kills and reaps the subprocess.
+    """
+
+    def __init__(
+        self,
+        spec: str | None,
+        *,
+        python: str | None = None,
+        process: subprocess.Popen[bytes] | None = None,
+        timeout: float = 30,
+        error: Exception | None = None,
+    ) -> None:
+        self.spec = spec  # the --python value it was started for
+        self._python = python
+        self._process = process
+        self._timeout = timeout
+        self._error = error
+
+    def result(self) -> TargetEnv:
+        """Wait for the subprocess and describe the target, or raise the error of the
+        step that failed; only once."""
+        process, python = self._process, self._python
+        self._process = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if process is None or python is None:
+            raise RuntimeError("the inspection's result was already taken")
+        label = python
+        # The timeout runs from here, as when the subprocess was started here: the
+        # time the caller spent meanwhile is not held against the target.
+        with process:  # on the way out: closes the pipes and reaps the child
+            try:
+                stdout, stderr = process.communicate(timeout=self._timeout)
+            except subprocess.TimeoutExpired as exc:
+                # Killed, not drained: a grandchild may hold the pipes open.
+                process.kill()
+                raise TargetError(
+                    f"{label}: no answer within {self._timeout:g} s", python=python
+                ) from exc
+            except BaseException:
+                process.kill()
+                raise
+        if process.returncode != 0:
+            raise TargetError(_failure_message(label, process.returncode, stderr), python=python)
+        return _target_from_output(label, python, stdout)
+
+    def close(self) -> None:
+        """Kill and reap the subprocess if its result was never taken."""
+        process, self._process = self._process, None
+        self._error = None
+        if process is not None:
+            with process:  # closes the pipes and waits, so no zombie is left
+                if process.poll() is None:
+                    process.kill()
+
+    def __enter__(self) -> PendingInspection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _spawn(
+    spec: str | None, python: str, timeout: float, environ: Mapping[str, str] | None
+) -> PendingInspection:
     env = os.environ if environ is None else environ
     label = python
     try:
@@ -289,24 +396,19 @@ def inspect_target(
         raise TargetError(f"cannot read {_SCRIPT_PATH}: {exc.strerror}") from exc
     flags = ["-E", "-s"] if env.get("PYTHONNOUSERSITE") else ["-E"]
     try:
-        proc = subprocess.run(
+        process = subprocess.Popen(
             [python, *flags, "-c", script],
-            capture_output=True,
-            timeout=timeout,
-            check=False,
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=dict(env),
         )
     except FileNotFoundError as exc:
         raise TargetError(f"{label}: not found", python=python) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise TargetError(f"{label}: no answer within {timeout:g} s", python=python) from exc
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise TargetError(f"{label}: not a Python interpreter ({reason})", python=python) from exc
-    if proc.returncode != 0:
-        raise TargetError(_failure_message(label, proc.returncode, proc.stderr), python=python)
-    return _target_from_output(label, python, proc.stdout)
+    return PendingInspection(spec, python=python, process=process, timeout=timeout)
 
 
 def _failure_message(label: str, code: int, stderr: bytes) -> str:
@@ -320,6 +422,8 @@ def _failure_message(label: str, code: int, stderr: bytes) -> str:
 
 
 def _target_from_output(label: str, python: str, stdout: bytes) -> TargetEnv:
+    import json
+
     try:
         facts = json.loads(stdout)
     except ValueError:
@@ -342,6 +446,9 @@ def _target_from_output(label: str, python: str, stdout: bytes) -> TargetEnv:
 
 
 def _target_env(python: str, facts: Mapping[str, Any]) -> TargetEnv:
+    from pipfresh.models import TargetEnv
+    from pipfresh.tags import TagFacts, supported_tags
+
     markers = {str(k): str(v) for k, v in facts["markers"].items()}
     version_info = tuple(int(v) for v in facts["version_info"])
     tag_facts = TagFacts.from_json(facts["implementation"], version_info, facts["tags"])

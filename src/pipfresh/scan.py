@@ -23,9 +23,10 @@ from packaging.utils import canonicalize_name
 from pipfresh import __version__
 from pipfresh.auth import redact_url
 from pipfresh.cache import Cache, CacheCorrupt, CacheEntry, default_cache_dir
-from pipfresh.environment import find_interpreter, inspect_target, read_installed
+from pipfresh.environment import PendingInspection, find_interpreter, inspect_target
 from pipfresh.errors import IndexError_, PipfreshError, UsageError
 from pipfresh.index.sources import UsableSources, is_local, merge_pages, read_local, usable_sources
+from pipfresh.installed import read_installed
 from pipfresh.models import (
     Holder,
     IndexFile,
@@ -113,9 +114,18 @@ def prepare(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     now: datetime | None = None,
+    inspection: PendingInspection | None = None,
 ) -> ScanInput:
     """Find and inspect the target, read what is installed, load pip's index settings and
-    pipfresh's own (``[tool.pipfresh]``, user config, ``PIPFRESH_*``)."""
+    pipfresh's own (``[tool.pipfresh]``, user config, ``PIPFRESH_*``).
+
+    ``inspection``, from :func:`pipfresh.environment.start_inspection` for the same
+    ``python`` (and ``cwd`` and ``environ``), is the target's inspection already
+    under way: its result is taken instead of inspecting again. The caller still
+    closes it, which matters when this raises before taking it.
+    """
+    if inspection is not None and inspection.spec != python:
+        raise ValueError(f"the inspection was started for {inspection.spec!r}, not {python!r}")
     environ = os.environ if environ is None else environ
     cwd = cwd or Path.cwd()
     timings: dict[str, float] = {}
@@ -149,8 +159,12 @@ def prepare(
     likely_warm = cache is not None and cache.written_within(cache.max_age, now=time.time())
     warm = config.offline or (likely_warm and not config.refresh)
     preload = None if warm else preload_client(index_config)
-    interpreter = find_interpreter(python, cwd=cwd, environ=environ)
-    target = inspect_target(interpreter)
+    if inspection is None:
+        interpreter = find_interpreter(python, cwd=cwd, environ=environ)
+        target = inspect_target(interpreter)
+    else:
+        # Raised here, after the settings' errors, as the two calls above would.
+        target = inspection.result()
     timings["inspect"] = time.perf_counter() - started
     started = time.perf_counter()
     dists = read_installed(target.sys_path)

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 import platform
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from integration.test_scan_helpers import (
+    RUN_TIMEOUT,
     assert_usage_error,
     describe,
     install_pins,
@@ -352,3 +358,214 @@ def test_index_url_with_an_invalid_port_is_reported_not_a_crash(scene: Scene) ->
     assert result.returncode in (2, 3), describe(result)
     assert "internal error" not in result.stderr
     assert "s3cr3t-port" not in result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------------------
+# the target's inspection starts before the scan's imports, and never outlives pipfresh
+# --------------------------------------------------------------------------------------
+
+# Runs pipfresh.cli.main in a fresh interpreter (so that nothing is imported yet) and
+# writes down each subprocess it starts: its first arguments, the modules of concern
+# already imported then, and its exit status once main returned (None: never waited for).
+SPY = """
+import json, os, subprocess, sys
+
+out_path, *argv = sys.argv[1:]
+HEAVY = ("pipfresh.scan", "pipfresh.settings", "pipfresh.models", "pipfresh.installed",
+         "pipfresh.cache", "pipfresh.api", "msgspec", "packaging")
+started = []
+
+class Recording(subprocess.Popen):
+    def __init__(self, args, *rest, **kwargs):
+        heavy = sorted(m for m in sys.modules if m.startswith(HEAVY))
+        super().__init__(args, *rest, **kwargs)
+        started.append((self, [str(a) for a in args[:2]], heavy))
+
+subprocess.Popen = Recording
+
+class CtrlC:
+    # Ctrl-C while this module is being imported.
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ.get("SPY_INTERRUPT_IMPORTING"):
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+from pipfresh.cli import main
+
+rc = main(argv)
+with open(out_path, "w") as out:
+    children = [{"args": a, "heavy": h, "returncode": p.returncode} for p, a, h in started]
+    json.dump({"rc": rc, "children": children}, out)
+sys.exit(rc)
+"""
+
+
+@dataclass
+class SpiedRun:
+    returncode: int
+    stderr: str
+    children: list[dict[str, Any]]
+    seconds: float
+
+
+def run_spied(
+    *args: str | Path, env: dict[str, str], cwd: Path, tmp_path: Path, **extra_env: str
+) -> SpiedRun:
+    record = tmp_path / "spy.json"
+    env = env | {"PIPFRESH_CACHE_DIR": str(tmp_path / "cache"), **extra_env}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", SPY, str(record), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=RUN_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    spied = json.loads(record.read_text())
+    assert spied["rc"] == result.returncode, describe(result)
+    return SpiedRun(result.returncode, result.stderr, spied["children"], seconds)
+
+
+def sleeper(tmp_path: Path) -> Path:
+    """A target that never answers."""
+    path = tmp_path / "python"
+    path.write_text("#!/bin/sh\nexec sleep 60\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("command", [(), ("update", "--dry-run")], ids=["outdated", "update"])
+def test_the_target_is_started_before_the_scan_is_imported(
+    scene: Scene, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    run = run_spied(*command, *scene.args, env=scene.env, cwd=scene.cwd, tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
+    first = run.children[0]
+    assert first["args"] == [str(scene.venv.python), "-E"]
+    assert first["heavy"] == []
+    assert first["returncode"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "needle"),
+    [
+        pytest.param(("--offline", "--no-cache"), {}, "--offline", id="settings"),
+        pytest.param((), {"PIPFRESH_CONCURRENCY": "many"}, "PIPFRESH_CONCURRENCY", id="env"),
+        pytest.param(("update", "-y"), {"PIPFRESH_TARGET": "huge"}, "huge", id="update"),
+    ],
+)
+def test_a_usage_error_after_the_start_kills_and_reaps_the_target(
+    scene: Scene, tmp_path: Path, args: tuple[str, ...], extra_env: dict[str, str], needle: str
+) -> None:
+    python = sleeper(tmp_path)
+    run = run_spied(
+        "--python", python, *args, env=scene.env, cwd=scene.cwd, tmp_path=tmp_path, **extra_env
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith("pipfresh: error:")
+    assert needle in run.stderr
+    assert run.stderr.count("\n") == 1
+    assert [c["args"][0] for c in run.children] == [str(python)]
+    assert run.children[0]["returncode"] == -signal.SIGKILL
+    assert run.seconds < 30
+
+
+def test_ctrl_c_during_the_imports_kills_and_reaps_the_target(scene: Scene, tmp_path: Path) -> None:
+    python = sleeper(tmp_path)
+    run = run_spied(
+        "--python",
+        python,
+        env=scene.env,
+        cwd=scene.cwd,
+        tmp_path=tmp_path,
+        SPY_INTERRUPT_IMPORTING="pipfresh.scan",
+    )
+    assert run.returncode == 130
+    assert run.stderr == "\npipfresh: interrupted\n"
+    assert run.children[0]["returncode"] == -signal.SIGKILL
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("--latest",), id="update-option"),
+        pytest.param(("update",), id="update-unconfirmed"),
+        pytest.param(("update", "-y", "--format", "jsonl"), id="update-format"),
+        pytest.param(("cache", "info"), id="cache"),
+    ],
+)
+def test_usage_errors_found_before_the_start_start_nothing(
+    scene: Scene, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    run = run_spied(
+        *args, "--python", sleeper(tmp_path), env=scene.env, cwd=scene.cwd, tmp_path=tmp_path
+    )
+    assert run.children == []
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "line"),
+    [
+        pytest.param(
+            ("--python", "/nonexistent"),
+            {},
+            "pipfresh: error: --python /nonexistent: not found",
+            id="missing",
+        ),
+        pytest.param(
+            ("update", "-y", "--python", "/nonexistent"),
+            {},
+            "pipfresh: error: --python /nonexistent: not found",
+            id="missing-update",
+        ),
+        pytest.param(
+            ("--python", "3.99"),
+            {"PATH": "/nonexistent", "PYENV_ROOT": "/nonexistent"},
+            "pipfresh: error: --python 3.99: no interpreter found on PATH or in pyenv",
+            id="version",
+        ),
+        pytest.param(
+            (),
+            {"VIRTUAL_ENV": "/nonexistent"},
+            "pipfresh: error: $VIRTUAL_ENV=/nonexistent: no Python interpreter in this folder",
+            id="virtual-env",
+        ),
+        pytest.param(
+            ("--python", "{broken}"),
+            {},
+            "pipfresh: error: {broken}: not a Python interpreter pipfresh can use (exit 3: boom)",
+            id="broken",
+        ),
+        # The settings are checked first, as before the inspection started early.
+        pytest.param(
+            ("--python", "/nonexistent"),
+            {"PIPFRESH_CONCURRENCY": "many"},
+            "pipfresh: error: PIPFRESH_CONCURRENCY='many' is not a whole number",
+            id="settings-first",
+        ),
+        pytest.param(
+            ("--python", "{broken}", "--offline", "--no-cache"),
+            {},
+            "pipfresh: error: --offline answers from the cache, so it cannot go with --no-cache",
+            id="settings-first-broken",
+        ),
+    ],
+)
+def test_target_errors_are_one_line_after_the_settings_errors(
+    scene: Scene, tmp_path: Path, args: tuple[str, ...], extra_env: dict[str, str], line: str
+) -> None:
+    broken = tmp_path / "broken"
+    broken.write_text("#!/bin/sh\necho boom >&2; exit 3\n")
+    broken.chmod(0o755)
+    env = scene.env | extra_env
+    result = run_pipfresh(*(a.format(broken=broken) for a in args), env=env, cwd=tmp_path)
+    assert (result.returncode, result.stderr, result.stdout) == (
+        2,
+        line.format(broken=broken) + "\n",
+        "",
+    ), describe(result)

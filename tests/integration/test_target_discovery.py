@@ -10,18 +10,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.tags import sys_tags
 
-from pipfresh.environment import find_interpreter, inspect_target, read_installed
+from pipfresh.environment import find_interpreter, inspect_target, start_inspection
 from pipfresh.errors import TargetError
+from pipfresh.installed import read_installed
 
 PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
 HOST_BIN = Path(sys.executable).parent
@@ -347,6 +350,61 @@ def test_too_old_python(version: str) -> None:
     base = pyenv_python(version)
     with pytest.raises(TargetError, match=r"needs 3\.8 or newer"):
         inspect_target(str(base))
+
+
+# ---------------------------------------------------------------------------
+# start_inspection: the same inspection, its subprocess left running meanwhile
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """Every subprocess started during the test, to check it was reaped."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    class Recording(subprocess.Popen[bytes]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", Recording)
+    return started
+
+
+def test_started_inspection_gives_what_inspect_target_gives(
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    with start_inspection(sys.executable) as pending:
+        assert len(children) == 1  # running already, before the result is asked for
+        assert pending.result() == inspect_target(sys.executable)
+    assert all(child.returncode == 0 for child in children)
+
+
+def test_started_inspection_raises_its_errors_from_result(tmp_path: Path) -> None:
+    # An executable file, so find_interpreter passes it, whose interpreter is missing.
+    python = tmp_path / "python"
+    python.write_text(f"#!{tmp_path / 'no-such-shell'}\n")
+    python.chmod(0o755)
+    pending = start_inspection(str(python))
+    with pending, pytest.raises(TargetError, match=r": not found$") as caught:
+        pending.result()
+    assert caught.value.python == str(python)
+    broken = shell_script(tmp_path / "broken", "echo boom >&2; exit 3\n")
+    with start_inspection(str(broken)) as pending, pytest.raises(TargetError) as caught:
+        pending.result()
+    assert (
+        str(caught.value) == f"{broken}: not a Python interpreter pipfresh can use (exit 3: boom)"
+    )
+
+
+def test_closing_an_unused_inspection_kills_and_reaps_it(
+    tmp_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    python = shell_script(tmp_path / "python", "exec sleep 60\n")
+    with start_inspection(str(python)):
+        pass
+    (child,) = children
+    assert child.returncode == -signal.SIGKILL  # set only once waited for: no zombie
 
 
 # ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name
 
 from pipfresh import _target_script
-from pipfresh.environment import find_interpreter
+from pipfresh.environment import find_interpreter, start_inspection
 from pipfresh.errors import TargetError
 from pipfresh.installed import read_installed
 from pipfresh.tags import TagFacts, linux_archs, linux_platforms, supported_tags
@@ -672,7 +672,7 @@ def test_symlinked_interpreter_is_not_resolved(tmp_path: Path, empty_env: dict[s
     assert find_interpreter(str(link), cwd=tmp_path, environ=empty_env) == str(link)
 
 
-@pytest.mark.parametrize(
+FIND_ERRORS = pytest.mark.parametrize(
     ("make", "spec", "message"),
     [
         pytest.param(
@@ -700,16 +700,46 @@ def test_symlinked_interpreter_is_not_resolved(tmp_path: Path, empty_env: dict[s
         pytest.param(None, " ", "--python  : empty interpreter name", id="blank"),
     ],
 )
-def test_find_interpreter_errors(
-    tmp_path: Path, empty_env: dict[str, str], make: str | None, spec: str, message: str
-) -> None:
+
+
+def make_find_error_case(tmp_path: Path, make: str | None) -> None:
     if make == "text":
         (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     elif make == "dir":
         (tmp_path / "emptydir").mkdir()
+
+
+@FIND_ERRORS
+def test_find_interpreter_errors(
+    tmp_path: Path, empty_env: dict[str, str], make: str | None, spec: str, message: str
+) -> None:
+    make_find_error_case(tmp_path, make)
     with pytest.raises(TargetError) as caught:
         find_interpreter(spec.format(tmp=tmp_path), cwd=tmp_path, environ=empty_env)
     assert str(caught.value) == message.format(tmp=tmp_path)
+
+
+@FIND_ERRORS
+def test_started_inspection_keeps_the_find_error_for_its_result(
+    tmp_path: Path, empty_env: dict[str, str], make: str | None, spec: str, message: str
+) -> None:
+    make_find_error_case(tmp_path, make)
+    # Nothing raised yet: the CLI has settings to check before this error may show.
+    pending = start_inspection(spec.format(tmp=tmp_path), cwd=tmp_path, environ=empty_env)
+    with pending, pytest.raises(TargetError) as caught:
+        pending.result()
+    assert str(caught.value) == message.format(tmp=tmp_path)
+    with pytest.raises(RuntimeError, match="already taken"):
+        pending.result()
+
+
+def test_a_started_inspection_closed_unused_raises_nothing(
+    tmp_path: Path, empty_env: dict[str, str]
+) -> None:
+    pending = start_inspection("3.99", cwd=tmp_path, environ=empty_env)
+    assert pending.spec == "3.99"
+    pending.close()
+    pending.close()
 
 
 @pytest.mark.parametrize(
