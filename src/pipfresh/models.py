@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -18,6 +18,23 @@ Bump = Literal["major", "minor", "patch", "pre", "unknown"]
 # How far a version may move from the installed one (npm-check-updates' --target).
 Target = Literal["latest", "minor", "patch"]
 TARGETS: tuple[Target, ...] = ("latest", "minor", "patch")
+_T = TypeVar("_T")
+
+
+# JSON ``null``: what an absent hashes or metadata field reads as.
+_NULL = msgspec.Raw(b"null")
+_hashes_decoder = msgspec.json.Decoder(dict[str, str] | None)
+_metadata_decoder = msgspec.json.Decoder(bool | dict[str, str] | None)
+
+
+def _json_field(raw: msgspec.Raw, decoder: msgspec.json.Decoder[_T]) -> _T | None:
+    try:
+        return decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        # Not the PEP 691 shape: read as absent. No hash means the file is never
+        # installed (the update refuses it); no metadata flag means the metadata is
+        # read from the wheel itself. Both are safe fallbacks.
+        return None
 
 
 class IndexFile(msgspec.Struct, frozen=True, gc=False):
@@ -26,6 +43,13 @@ class IndexFile(msgspec.Struct, frozen=True, gc=False):
     A msgspec Struct rather than a dataclass because PEP 691 JSON pages are decoded
     straight into it (field names map to the JSON keys): a scan reads some 150,000
     file entries, and building a second object per entry cost more than decoding.
+
+    The hashes and the PEP 658 metadata fields are kept as their JSON text and read
+    when asked for: only the few files an update downloads need them, and decoding
+    them for every file (a dict per file, a three-way union per field) was half the
+    cost of decoding a page (``benchmarks/parse_formats.py``, "lazy fields"). Build
+    files with :meth:`build`; a file that outlives its page should be
+    :meth:`detached` so it does not keep the whole response body alive.
     """
 
     filename: str
@@ -33,14 +57,64 @@ class IndexFile(msgspec.Struct, frozen=True, gc=False):
     requires_python: str | None = msgspec.field(default=None, name="requires-python")
     yanked: bool | str | None = False  # PEP 592: True or a reason string means yanked
     upload_time: str | None = msgspec.field(default=None, name="upload-time")  # PEP 700
-    hashes: dict[str, str] | None = None
+    hashes_json: msgspec.Raw = msgspec.field(default=_NULL, name="hashes")
     size: int | None = None
-    core_metadata: bool | dict[str, str] | None = msgspec.field(
-        default=None, name="core-metadata"
-    )  # PEP 658/714
-    dist_info_metadata: bool | dict[str, str] | None = msgspec.field(
-        default=None, name="data-dist-info-metadata"
+    core_metadata_json: msgspec.Raw = msgspec.field(default=_NULL, name="core-metadata")
+    dist_info_metadata_json: msgspec.Raw = msgspec.field(
+        default=_NULL, name="data-dist-info-metadata"
     )
+
+    @classmethod
+    def build(
+        cls,
+        filename: str,
+        url: str,
+        *,
+        requires_python: str | None = None,
+        yanked: bool | str | None = False,
+        upload_time: str | None = None,
+        hashes: Mapping[str, str] | None = None,
+        size: int | None = None,
+        core_metadata: bool | Mapping[str, str] | None = None,
+        dist_info_metadata: bool | Mapping[str, str] | None = None,
+    ) -> IndexFile:
+        """A file from decoded values (HTML pages, find-links folders, the cache)."""
+        return cls(
+            filename,
+            url,
+            requires_python,
+            yanked,
+            upload_time,
+            _NULL if hashes is None else msgspec.Raw(msgspec.json.encode(hashes)),
+            size,
+            _NULL if core_metadata is None else msgspec.Raw(msgspec.json.encode(core_metadata)),
+            _NULL
+            if dist_info_metadata is None
+            else msgspec.Raw(msgspec.json.encode(dist_info_metadata)),
+        )
+
+    def detached(self) -> IndexFile:
+        """The same file, no longer pointing into the response body it was decoded from."""
+        return msgspec.structs.replace(
+            self,
+            hashes_json=self.hashes_json.copy(),
+            core_metadata_json=self.core_metadata_json.copy(),
+            dist_info_metadata_json=self.dist_info_metadata_json.copy(),
+        )
+
+    @property
+    def hashes(self) -> dict[str, str] | None:
+        return _json_field(self.hashes_json, _hashes_decoder)
+
+    @property
+    def core_metadata(self) -> bool | dict[str, str] | None:
+        """PEP 658/714: True or the metadata file's hashes when the index serves it."""
+        return _json_field(self.core_metadata_json, _metadata_decoder)
+
+    @property
+    def dist_info_metadata(self) -> bool | dict[str, str] | None:
+        """The pre-PEP 714 spelling of :attr:`core_metadata`."""
+        return _json_field(self.dist_info_metadata_json, _metadata_decoder)
 
     @property
     def is_yanked(self) -> bool:
@@ -49,7 +123,8 @@ class IndexFile(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def sha256(self) -> str | None:
-        return None if self.hashes is None else self.hashes.get("sha256")
+        hashes = self.hashes
+        return None if hashes is None else hashes.get("sha256")
 
     @property
     def has_metadata(self) -> bool:

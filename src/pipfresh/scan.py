@@ -294,7 +294,8 @@ def keep_files(page: ProjectPage, status: PackageStatus) -> dict[str, tuple[Inde
         spellings = [v for v in page.versions if parse_version(v) == version]
         files = files_of_version(page, version, spellings)
         if files:
-            kept[str(version)] = files
+            # Kept until the update downloads them: they must not pin the page's body.
+            kept[str(version)] = tuple(f.detached() for f in files)
     return kept
 
 
@@ -463,6 +464,7 @@ async def _network_results(
         # The slowest pages last time go first, so the longest request starts earliest.
         priority = cache.priorities(d.canonical_name for d in todo)
         todo = sorted(todo, key=lambda d: priority.get(d.canonical_name, 0.0), reverse=True)
+        cache.write_in_background()
     async with IndexClient(
         scan.index_config,
         concurrency=scan.concurrency,
@@ -503,6 +505,7 @@ async def _network_results(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if cache is not None:
+                cache.flush()
                 cache.record_stats({n: (st.bytes, st.seconds) for n, st in client.stats.items()})
 
 

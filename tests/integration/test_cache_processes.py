@@ -37,7 +37,7 @@ WORKER = textwrap.dedent(
     def variant(project, n):
         versions = tuple(f"{i}.0" for i in range(1, n + 1))
         files = tuple(
-            IndexFile(f"{project}-{v}-cp3{k}-none-any.whl", f"https://f.example/{project}/{v}/{k}",
+            IndexFile.build(f"{project}-{v}-cp3{k}-none-any.whl", f"https://f.example/{project}/{v}/{k}",
                       requires_python=">=3.8", hashes={"sha256": f"{n:064x}"})
             for v in versions for k in range(30)
         )

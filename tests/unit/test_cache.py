@@ -32,7 +32,7 @@ SHA = "ab" * 32
 
 def wheel(name: str, version: str, **kw: object) -> IndexFile:
     filename = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
-    return IndexFile(
+    return IndexFile.build(
         filename,
         f"https://files.example/{filename}",
         hashes={"sha256": SHA},
@@ -177,7 +177,7 @@ def test_round_trip(cache: Cache) -> None:
 
 
 def test_round_trip_keeps_every_field_and_unversioned_files(cache: Cache) -> None:
-    odd = IndexFile(
+    odd = IndexFile.build(
         "other-1.0.tar.gz",
         "https://files.example/other-1.0.tar.gz",
         yanked="broken",
@@ -640,3 +640,35 @@ def test_default_cache_dir(tmp_path: Path) -> None:
     platform = default_cache_dir({"PIPFRESH_CACHE_DIR": ""})
     assert platform.name == "pipfresh"
     assert platform.is_absolute()
+
+
+# --------------------------------------------------------------------------- background writes
+
+
+def test_background_writes_land_in_order_after_flush(cache: Cache) -> None:
+    cache.write_in_background()
+    for version in ("1.0", "2.0", "3.0"):
+        # The same entry three times: one writer thread keeps them in order.
+        assert cache.store(INDEX, "demo", make_page(versions=(version,)), fetched_at=T0)
+    cache.flush()
+    entry = cache.lookup(INDEX, "demo", now=T0)
+    assert entry is not None
+    assert entry.versions == ("3.0",)
+    assert [f.filename for f in entry.page().files] == [
+        "demo-3.0-py3-none-any.whl",
+        "demo-3.0.tar.gz",
+    ]
+    assert not cache.write_failed
+    assert not list(entry_path(cache).parent.glob(".*.tmp"))
+
+
+def test_background_write_failure_is_reported_after_flush(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = Cache(blocker / "cache")
+    cache.write_in_background()
+    assert cache.store(INDEX, "demo", make_page(), fetched_at=T0)  # queued
+    cache.flush()
+    assert cache.write_failed
+    # After flush, writes are inline again and report their own failure.
+    assert not cache.store(INDEX, "demo", make_page(), fetched_at=T0)

@@ -60,11 +60,11 @@ OLD, NEW = "2024-01-01T00:00:00Z", "2025-06-01T00:00:00Z"
 
 
 def wheel(version: str, tag: str = ANY, **kw: Any) -> IndexFile:
-    return IndexFile(filename=f"demo-{version}-{tag}.whl", url=f"https://f/{version}/{tag}", **kw)
+    return IndexFile.build(f"demo-{version}-{tag}.whl", f"https://f/{version}/{tag}", **kw)
 
 
 def sdist(version: str, **kw: Any) -> IndexFile:
-    return IndexFile(filename=f"demo-{version}.tar.gz", url=f"https://f/{version}/sdist", **kw)
+    return IndexFile.build(f"demo-{version}.tar.gz", f"https://f/{version}/sdist", **kw)
 
 
 def page(*files: IndexFile, versions: Sequence[str] | None = None) -> ProjectPage:

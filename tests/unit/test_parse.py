@@ -270,10 +270,6 @@ BAD_ENTRIES: list[object] = [
     jfile("demo-2.0.tar.gz", size="12"),
     jfile("demo-2.0.tar.gz", size=True),
     jfile("demo-2.0.tar.gz", size=1.5),
-    jfile("demo-2.0.tar.gz", hashes=["sha256"]),
-    jfile("demo-2.0.tar.gz", hashes={"sha256": 5}),
-    jfile("demo-2.0.tar.gz", **{"core-metadata": "yes"}),
-    jfile("demo-2.0.tar.gz", **{"core-metadata": {"sha256": 1}}),
     "demo-2.0.tar.gz",
     None,
     [],
@@ -286,6 +282,51 @@ def test_json_bad_entries_are_skipped(bad: object) -> None:
     page = parse_json(json.dumps({"files": [good, bad, good]}).encode())
     assert [f.filename for f in page.files] == ["demo-1.0.tar.gz", "demo-1.0.tar.gz"]
     assert page.files[0] == only(parse_json(jpage(good)))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"hashes": ["sha256"]},
+        {"hashes": {"sha256": 5}},
+        {"core-metadata": "yes", "data-dist-info-metadata": [1]},
+        {"core-metadata": {"sha256": 1}},
+    ],
+    ids=repr,
+)
+def test_json_fields_read_on_demand_that_are_malformed_read_as_absent(
+    fields: dict[str, object],
+) -> None:
+    """Hashes and metadata flags are decoded only when a download asks for them; one
+    that is not the PEP 691 shape reads as absent: no hash means the update refuses
+    the file, no flag means the metadata comes from the wheel."""
+    page = parse_json(json.dumps({"files": [jfile("demo-2.0.tar.gz", **fields)]}).encode())
+    (file,) = page.files
+    assert file.sha256 is None if "hashes" in fields else file.sha256 == SHA
+    assert file.core_metadata is None
+    assert file.dist_info_metadata is None
+    assert not file.has_metadata
+
+
+def test_json_hashes_and_metadata_read_on_demand() -> None:
+    entry = jfile(
+        "demo-2.0.tar.gz",
+        hashes={"sha256": SHA, "md5": "x"},
+        **{"core-metadata": {"sha256": SHA}, "data-dist-info-metadata": True},
+    )
+    (file,) = parse_json(json.dumps({"files": [entry]}).encode()).files
+    assert file.hashes == {"sha256": SHA, "md5": "x"}
+    assert file.sha256 == SHA
+    assert file.core_metadata == {"sha256": SHA}
+    assert file.dist_info_metadata is True
+    assert file.has_metadata
+    # A detached copy reads the same and no longer refers to the response body.
+    copy = file.detached()
+    assert (copy.hashes, copy.core_metadata, copy.url) == (
+        file.hashes,
+        file.core_metadata,
+        file.url,
+    )
 
 
 def test_json_lenient_path_matches_fast_path() -> None:

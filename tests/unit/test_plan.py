@@ -32,7 +32,7 @@ def dist(name: str, version: str, *requires: str) -> InstalledDist:
 
 def wheel(name: str, version: str, tag: str = "py3-none-any", **kw: object) -> IndexFile:
     filename = f"{name}-{version}-{tag}.whl"
-    return IndexFile(filename, f"http://x/{filename}", hashes={"sha256": "a" * 64}, **kw)  # type: ignore[arg-type]
+    return IndexFile.build(filename, f"http://x/{filename}", hashes={"sha256": "a" * 64}, **kw)  # type: ignore[arg-type]
 
 
 def cand(name: str, before: str, after: str, *requires: str, **kw: object) -> Candidate:

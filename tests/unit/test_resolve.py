@@ -18,7 +18,7 @@ POLICY = Policy(Version("3.11.7"), frozenset(TAGS))
 
 def wheel(name: str, version: str) -> IndexFile:
     filename = f"{name}-{version}-py3-none-any.whl"
-    return IndexFile(filename, f"http://x/{filename}", hashes={"sha256": "a" * 64})
+    return IndexFile.build(filename, f"http://x/{filename}", hashes={"sha256": "a" * 64})
 
 
 class FakeSource:

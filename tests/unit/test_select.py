@@ -32,11 +32,11 @@ def policy(pre: bool = False, python: str = "3.11.7") -> Policy:
 
 
 def wheel(version: str, tag: str = "py3-none-any", **kw: object) -> IndexFile:
-    return IndexFile(filename=f"demo-{version}-{tag}.whl", url="u", **kw)  # type: ignore[arg-type]
+    return IndexFile.build(f"demo-{version}-{tag}.whl", "u", **kw)  # type: ignore[arg-type]
 
 
 def sdist(version: str, **kw: object) -> IndexFile:
-    return IndexFile(filename=f"demo-{version}.tar.gz", url="u", **kw)  # type: ignore[arg-type]
+    return IndexFile.build(f"demo-{version}.tar.gz", "u", **kw)  # type: ignore[arg-type]
 
 
 def latest(files: list[IndexFile], installed: str | None = "1.0", **kw: object) -> str | None:

@@ -238,7 +238,13 @@ class _Page(msgspec.Struct, gc=False):
     versions: list[str] | None = None  # PEP 700
 
 
+class _RawFiles(msgspec.Struct, gc=False):
+    files: list[msgspec.Raw]
+
+
 _page_decoder = msgspec.json.Decoder(_Page)
+_raw_files_decoder = msgspec.json.Decoder(_RawFiles)
+_file_decoder = msgspec.json.Decoder(IndexFile)
 _any_decoder = msgspec.json.Decoder()
 
 
@@ -272,15 +278,16 @@ def _finish_json_files(files: list[IndexFile], start: int, page_url: str) -> lis
     for f in files[start:]:
         if not f.filename or not _usable(f.filename):
             continue
-        url, hashes = f.url, f.hashes
+        url, hashes_json = f.url, f.hashes_json
         if "#" in url:
             url, fragment_sha = _split_fragment(url)
             if fragment_sha and not f.sha256:
-                hashes = {**(hashes or {}), "sha256": fragment_sha}
+                hashes = {**(f.hashes or {}), "sha256": fragment_sha}
+                hashes_json = msgspec.Raw(msgspec.json.encode(hashes))
         if not url.startswith(_ABSOLUTE_PREFIXES):
             url = urljoin(page_url, url)
-        changed = url is not f.url or hashes is not f.hashes
-        out.append(replace(f, url=url, hashes=hashes) if changed else f)
+        changed = url is not f.url or hashes_json is not f.hashes_json
+        out.append(replace(f, url=url, hashes_json=hashes_json) if changed else f)
     return out
 
 
@@ -308,11 +315,11 @@ def _parse_json_lenient(body: bytes, page_url: str, project: str) -> list[IndexF
     if isinstance(meta, dict) and isinstance(meta.get("api-version"), str):
         _check_api_version(meta["api-version"], project)
     out: list[IndexFile] = []
-    for entry in doc["files"]:
+    # The entries again as undecoded JSON, so each one goes through the same typed
+    # decoder as on the fast path and good entries read identically on both.
+    for entry in _raw_files_decoder.decode(body).files:
         try:
-            # The same typed conversion as the fast path, one entry at a time, so good
-            # entries read identically on both paths.
-            out.append(msgspec.convert(entry, IndexFile))
+            out.append(_file_decoder.decode(entry))
         except msgspec.ValidationError:
             continue
     return _finish_json_files(out, 0, page_url)
@@ -465,7 +472,7 @@ def _html_file(raw_attrs: str, base_url: str) -> IndexFile | None:
         return None
     has_metadata = "data-core-metadata" in attrs or "data-dist-info-metadata" in attrs
     yanked = attrs.get("data-yanked")
-    return IndexFile(
+    return IndexFile.build(
         filename,
         url,
         requires_python=attrs.get("data-requires-python") or None,
