@@ -110,3 +110,21 @@ def test_adaptive_bound_backs_off_on_429_and_recovers(
     assert client.limit.decreases < 6
     assert client.limit.peak <= 16
     assert index_server.peak_in_flight <= 16
+
+
+def test_page_bodies_are_read_within_the_byte_budget(
+    index_server: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a budget smaller than any page, bodies are read one at a time (each is
+    charged the whole budget) and every page still arrives."""
+    from pipfresh.index import client as client_module
+
+    names = [f"proj{i:02d}" for i in range(12)]
+    for name in names:
+        index_server.add_project(name)
+    monkeypatch.setattr(client_module, "PAGE_BYTES", 1)
+    client = client_for(index_server, tmp_path, concurrency=12)
+    pages = fetch_all(client, names)
+    assert [p.name for p in pages if isinstance(p, ProjectPage)] == names
+    assert client._pages.peak == 1
+    assert client._pages.held == 0

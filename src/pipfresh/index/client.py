@@ -39,7 +39,7 @@ from pipfresh.errors import (
     NotFound,
 )
 from pipfresh.index.lazywheel import Chunk
-from pipfresh.index.limiter import AdaptiveLimit
+from pipfresh.index.limiter import AdaptiveLimit, ByteBudget
 from pipfresh.index.parse import parse_project_page
 from pipfresh.index.sources import (
     is_trusted,
@@ -68,6 +68,10 @@ MAX_ATTEMPTS = 4
 MAX_REFUSED_ATTEMPTS = 8  # 429/503: the server paces us; RETRY_BUDGET still bounds it
 MAX_RETRY_AFTER = 10.0  # a longer Retry-After is cut to this: the user is waiting
 RETRY_BUDGET = 30.0  # seconds one project may spend on retries
+# Bytes of index pages read at once (see ByteBudget), chosen by measurement:
+# benchmarks/RESULTS.md, "Page byte budget".
+PAGE_BYTES = 8 << 20
+UNKNOWN_PAGE_BYTES = 1 << 20  # charged for a page sent without Content-Length
 # RFC 9110 section 14.4: "bytes first-last/complete-length" (a "*" length is useless here).
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)\s*", re.ASCII | re.IGNORECASE)
 
@@ -190,6 +194,7 @@ class IndexClient:
         self._concurrency = concurrency
         self._user_agent = user_agent
         self.limit = AdaptiveLimit(concurrency)
+        self._pages = ByteBudget(PAGE_BYTES, unknown_size=UNKNOWN_PAGE_BYTES)
         self.retries = 0
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | bool = True
@@ -375,7 +380,7 @@ class IndexClient:
                 headers["If-None-Match"] = entry.etag
             if entry.last_modified:
                 headers["If-Modified-Since"] = entry.last_modified
-        response = await self._get(page_url, name, headers or None)
+        response = await self._get(page_url, name, headers or None, page=True)
         if response is None:
             return SourceAnswer(index_url, None, None)
         if response.status == 304:
@@ -390,7 +395,7 @@ class IndexClient:
                 return SourceAnswer(index_url, entry.page(), response)
             except CacheCorrupt:
                 # The entry the 304 confirmed is damaged (and now removed): ask again.
-                response = await self._get(page_url, name)
+                response = await self._get(page_url, name, page=True)
                 if response is None:
                     return SourceAnswer(index_url, None, None)
         self._bytes[name] = self._bytes.get(name, 0) + len(response.body)
@@ -417,7 +422,7 @@ class IndexClient:
     async def _fetch_http(self, url: str, name: str | None) -> ProjectPage | None:
         """GET a find-links page and parse it; None when there is no such page."""
         project = name or "*"
-        response = await self._get(url, project)
+        response = await self._get(url, project, page=True)
         return None if response is None else self._parse(response, url, project)
 
     def _parse(self, response: Response, url: str, project: str) -> ProjectPage:
@@ -427,6 +432,14 @@ class IndexClient:
             shown = redact_url(url)
             raise MalformedPage(f"{exc.message} ({shown})", project=project, url=shown) from None
 
+    async def _read(self, response: aiohttp.ClientResponse, *, page: bool) -> bytes:
+        if response.status not in (200, 206):
+            return b""
+        if not page:
+            return await response.read()
+        async with self._pages.reserve(response.content_length):
+            return await response.read()
+
     async def _get(
         self,
         url: str,
@@ -434,6 +447,7 @@ class IndexClient:
         headers: Mapping[str, str] | None = None,
         *,
         ranged: bool = False,
+        page: bool = False,
     ) -> Response | None:
         """One logical GET with bounded retries; None for 404/410.
 
@@ -441,6 +455,8 @@ class IndexClient:
         jittered exponential backoff, at most MAX_ATTEMPTS times and never past
         RETRY_BUDGET seconds; 429, 503 and timeouts also shrink the adaptive bound.
         ``ranged``: the request carries a Range header, so 206 and 416 are answers.
+        ``page``: an index or find-links page, whose body is read within the page
+        byte budget (wheel downloads are not: they are network-bound, not CPU-bound).
         """
         accepted = (200, 206, 304, 416) if ranged else (200, 304)
         shown = redact_url(url)
@@ -477,7 +493,7 @@ class IndexClient:
                                 # and cannot be decompressed alone: unusable, unread.
                                 body, content_range = b"", None
                             else:
-                                body = await response.read() if status in (200, 206) else b""
+                                body = await self._read(response, page=page)
                             self.limit.success()
                             return Response(
                                 status=status,
