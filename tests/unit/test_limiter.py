@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pipfresh.index.limiter import AdaptiveLimit, ByteBudget
+from pipfresh.index.limiter import GROWTH_INTERVAL, AdaptiveLimit, ByteBudget
 
 
 def test_rejects_a_ceiling_below_one() -> None:
@@ -217,3 +217,24 @@ def test_budget_cancelled_waiter_gives_way_to_the_next() -> None:
     log = asyncio.run(run())
     assert "+blocked" not in log
     assert log.index("+small") < log.index("-holder")
+
+
+def test_after_an_overload_the_bound_grows_at_most_once_per_interval() -> None:
+    now = [100.0]
+    limit = AdaptiveLimit(16, clock=lambda: now[0])
+    for _ in range(16):  # before any overload: one step per window of successes
+        limit.success()
+    assert limit.limit == 16
+    limit.overloaded(limit._started)
+    assert limit.limit == 8
+    for _ in range(100):  # many windows of successes, no time passed: no growth
+        limit.success()
+    assert limit.limit == 8
+    now[0] += GROWTH_INTERVAL
+    for _ in range(100):  # one interval later: one step, however many successes
+        limit.success()
+    assert limit.limit == 9
+    now[0] += GROWTH_INTERVAL
+    for _ in range(9):
+        limit.success()
+    assert limit.limit == 10

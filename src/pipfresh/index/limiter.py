@@ -6,22 +6,34 @@ Requests, additive increase and multiplicative decrease: the user's
 server says it is overloaded (429, 503) or stops answering in time, the bound is
 halved, at most once per window of requests that were already in flight (they
 were sent under the old bound, so their failures say nothing new). Each run of
-``limit`` successes raises it by one, back towards the ceiling.
+``limit`` successes raises it by one, back towards the ceiling; once the server
+has refused anything, at most one step per second (:data:`GROWTH_INTERVAL`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
+
+# After an overload, the bound grows by at most one per this many seconds. Growing
+# by one per window of successes (one round trip) took a bound that a rate limit had
+# just halved back over that limit within a tenth of a second, and every overshoot
+# cost a burst of 429s and a Retry-After pause; rate limits are counted per second.
+# Measured in benchmarks/RESULTS.md, "Throttle: growth after an overload".
+GROWTH_INTERVAL = 1.0
 
 
 class AdaptiveLimit:
     """A semaphore whose size moves between 1 and ``ceiling`` (AIMD)."""
 
-    def __init__(self, ceiling: int) -> None:
+    def __init__(self, ceiling: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         if ceiling < 1:
             raise ValueError("ceiling must be at least 1")
+        self._clock = clock
+        self._grow_after = 0.0  # clock time before which the bound may not grow
         self.ceiling = ceiling
         self.limit = ceiling
         self.in_flight = 0
@@ -71,6 +83,11 @@ class AdaptiveLimit:
     def success(self) -> None:
         self._successes += 1
         if self._successes >= self.limit and self.limit < self.ceiling:
+            if self.decreases:
+                now = self._clock()
+                if now < self._grow_after:
+                    return
+                self._grow_after = now + GROWTH_INTERVAL
             self._successes = 0
             # Waiters are woken by the release that follows every success.
             self.limit += 1
@@ -81,6 +98,7 @@ class AdaptiveLimit:
             return
         self.limit = max(1, self.limit // 2)
         self.decreases += 1
+        self._grow_after = self._clock() + GROWTH_INTERVAL
         self._successes = 0
         self._no_decrease_before = self._started + 1
 
