@@ -287,6 +287,30 @@ def test_hash_mismatch_aborts_before_any_change(scene: Scene) -> None:
     assert freeze(scene.venv) == before
 
 
+@pytest.mark.parametrize(
+    "hashes",
+    [{}, {"md5": "0" * 32}, {"sha256": 5}],
+    ids=["empty", "md5-only", "not-a-string"],
+)
+def test_a_target_without_a_readable_sha256_aborts_before_any_change(
+    scene: Scene, hashes: object
+) -> None:
+    """The hashes are read only when a download needs them; when they cannot give a
+    sha256 the file cannot be checked, so nothing is installed."""
+    scene.publish("aaa", "1.0")
+    scene.publish("bbb", "1.0", "2.0")
+    scene.pin("aaa==1.0", "bbb==1.0")
+    # Published after the pins are installed: uv refuses the whole page once it is there.
+    scene.server.add(scene.wheels("aaa", "2.0"), hashes=hashes)  # type: ignore[arg-type]
+    before = freeze(scene.venv)
+    result = scene.update("-y", "--installer", "uv")
+    assert result.returncode == 3, describe(result)
+    assert "the index lists no sha256 for aaa-2.0-py3-none-any.whl" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert freeze(scene.venv) == before
+
+
 def corrupt_member(wheel: Path, dest: Path, member: str) -> Path:
     """A copy of ``wheel`` whose ``member`` has damaged compressed data: its metadata
     still reads (and the index serves its true sha256), but unpacking it fails."""
