@@ -57,16 +57,22 @@ _SGR = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "magenta": "35"
 # Bell, backspace, vertical tab, form feed, carriage return: rich dropped these from
 # every line it printed, and a stray one can overwrite what came before it.
 _DROPPED = dict.fromkeys((7, 8, 11, 12, 13))
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 
 
 def _cells(text: str) -> int:
     """How many terminal columns ``text`` takes."""
     if text.isascii() and text.isprintable():
         return len(text)
-    # Only a non-ASCII cell (a holder's requirement, say) pays for the import, ~2 ms.
-    from rich.cells import cell_len
+    # East Asian wide and fullwidth characters take two columns, combining marks and
+    # other zero-width characters none: what terminals do for the characters a name,
+    # a version or a requirement can hold, without a dependency for the rare case.
+    from unicodedata import combining, east_asian_width
 
-    return cell_len(text)
+    return sum(
+        0 if combining(c) or c in _ZERO_WIDTH else 2 if east_asian_width(c) in "WF" else 1
+        for c in text
+    )
 
 
 def _paint(text: str, style: str, color: bool) -> str:
