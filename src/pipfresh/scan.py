@@ -464,7 +464,6 @@ async def _network_results(
         # The slowest pages last time go first, so the longest request starts earliest.
         priority = cache.priorities(d.canonical_name for d in todo)
         todo = sorted(todo, key=lambda d: priority.get(d.canonical_name, 0.0), reverse=True)
-        cache.write_in_background()
     async with IndexClient(
         scan.index_config,
         concurrency=scan.concurrency,
@@ -496,6 +495,8 @@ async def _network_results(
                 scan.kept_files[name] = keep_files(page, status)
             return status
 
+        if cache is not None:
+            cache.write_in_background()  # flushed in the finally below
         tasks = [asyncio.ensure_future(one(d)) for d in todo]
         try:
             for next_done in asyncio.as_completed(tasks):
