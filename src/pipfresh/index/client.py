@@ -437,6 +437,8 @@ class IndexClient:
             return b""
         if not page:
             return await response.read()
+        # Content-Length counts the bytes on the wire: a compressed page takes more once
+        # decoded, so the budget is a bound on what is received, not on every byte held.
         async with self._pages.reserve(response.content_length):
             return await response.read()
 
