@@ -42,6 +42,12 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--mb-per-second",
+        type=float,
+        default=0.0,
+        help="pace every page body at this rate, per connection (a slow link; 0: none)",
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -49,7 +55,13 @@ def main() -> int:
     python = make_target_venv(args.n)
     scratch = Path(tempfile.mkdtemp(prefix="priority-", dir=WORK_DIR))
     server = Server(
-        args.n, args.seed, args.latency_ms, 0, scratch / "server.log", cache_headers=False
+        args.n,
+        args.seed,
+        args.latency_ms,
+        0,
+        scratch / "server.log",
+        cache_headers=False,
+        bytes_per_second=args.mb_per_second * 1e6,
     )
     samples: dict[str, list[float]] = {"no history": [], "largest first": []}
     try:
@@ -119,8 +131,13 @@ def main() -> int:
             out.write(
                 f"\n## Request prioritisation: slowest pages first ({when})\n\n"
                 f"Command: `{command}`; synthetic index of {args.n} projects, "
-                f"{args.latency_ms:g} ms added latency, --concurrency {args.concurrency}, "
-                f"runs interleaved.\n\n{table}\n"
+                f"{args.latency_ms:g} ms added latency, "
+                + (
+                    f"page bodies paced at {args.mb_per_second:g} MB/s per connection, "
+                    if args.mb_per_second
+                    else ""
+                )
+                + f"--concurrency {args.concurrency}, runs interleaved.\n\n{table}\n"
             )
     return 0
 

@@ -451,9 +451,21 @@ def serve(args: argparse.Namespace) -> int:
             headers["Cache-Control"] = "max-age=600, public"
             if request.headers.get("If-None-Match") == etag:
                 return web.Response(status=304, headers=headers)
-        return web.Response(
-            body=page.json_body if fmt == "json" else page.html_body, headers=headers
-        )
+        body = page.json_body if fmt == "json" else page.html_body
+        if args.bytes_per_second <= 0:
+            return web.Response(body=body, headers=headers)
+        # A slow link, per connection: the body goes out in paced chunks, so a large
+        # page takes seconds however many requests run beside it.
+        stream = web.StreamResponse(headers=headers)
+        stream.content_length = len(body)
+        await stream.prepare(request)
+        chunk = 64 * 1024
+        for start in range(0, len(body), chunk):
+            await stream.write(body[start : start + chunk])
+            await asyncio.sleep(min(chunk, len(body) - start) / args.bytes_per_second)
+        await stream.write_eof()
+        stats.bytes_sent += len(body)
+        return stream
 
     async def get_stats(_: web.Request) -> web.Response:
         return web.json_response(stats.as_json())
@@ -595,7 +607,15 @@ class Server:
     """`synthetic.py serve` as a child process on a free port."""
 
     def __init__(
-        self, n: int, seed: int, latency_ms: float, throttle: int, log: Path, *, cache_headers: bool
+        self,
+        n: int,
+        seed: int,
+        latency_ms: float,
+        throttle: int,
+        log: Path,
+        *,
+        cache_headers: bool,
+        bytes_per_second: float = 0.0,
     ) -> None:
         self.ready = log.with_suffix(".port")
         self.ready.unlink(missing_ok=True)
@@ -620,6 +640,8 @@ class Server:
         ]
         if cache_headers:
             cmd.append("--cache-headers")
+        if bytes_per_second > 0:
+            cmd += ["--bytes-per-second", str(bytes_per_second)]
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -1127,6 +1149,9 @@ def main() -> int:
     p_serve.add_argument("--latency-ms", type=float, default=0.0)
     p_serve.add_argument("--throttle-rps", type=int, default=0, help="0: no throttle")
     p_serve.add_argument("--cache-headers", action="store_true", help="send ETag/Cache-Control")
+    p_serve.add_argument(
+        "--bytes-per-second", type=float, default=0.0, help="pace each page body (0: no limit)"
+    )
     p_serve.add_argument("--ready-file", default="", help="write the port here when listening")
     p_serve.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this")
 

@@ -238,3 +238,55 @@ def test_after_an_overload_the_bound_grows_at_most_once_per_interval() -> None:
     for _ in range(9):
         limit.success()
     assert limit.limit == 10
+
+
+def test_budget_reads_over_the_limit_once_the_oldest_read_is_slow() -> None:
+    """A body being read for ``slow_read`` seconds means a slow link, not a busy loop:
+    a waiter is then granted over the limit, and the budget recovers afterwards."""
+
+    async def run() -> tuple[int, int, int]:
+        budget = ByteBudget(10, unknown_size=4, slow_read=0.05, check_interval=0.01)
+        release = asyncio.Event()
+
+        async def slow_holder() -> None:
+            async with budget.reserve(8):
+                await release.wait()
+
+        holder = asyncio.ensure_future(slow_holder())
+        await asyncio.sleep(0)
+        async with budget.reserve(6):  # does not fit beside 8; granted once 8 is slow
+            overdrawn, held = budget.overdrawn, budget.held
+            release.set()
+        await holder
+        return overdrawn, held, budget.held
+
+    assert asyncio.run(asyncio.wait_for(run(), 5)) == (1, 14, 0)
+
+
+def test_budget_waits_for_reads_that_are_not_slow() -> None:
+    """Checks that find only young reads keep the waiter queued: it gets the budget
+    when a holder releases it, within the limit."""
+
+    async def run() -> tuple[int, int]:
+        # slow_read far beyond the test: only a release can let the waiter in.
+        budget = ByteBudget(10, unknown_size=4, slow_read=60, check_interval=0.001)
+        release = asyncio.Event()
+
+        async def holder() -> None:
+            async with budget.reserve(8):
+                await release.wait()
+
+        first = asyncio.ensure_future(holder())
+        await asyncio.sleep(0)
+        waiter = asyncio.ensure_future(budget._acquire(6))
+        for _ in range(20):  # many checks pass (each re-arms after 1 ms)
+            await asyncio.sleep(0.002)
+        assert not waiter.done()
+        release.set()
+        await first
+        started = await asyncio.wait_for(waiter, 5)
+        held = budget.held
+        budget._release(6, started)
+        return budget.overdrawn, held
+
+    assert asyncio.run(run()) == (0, 6)
