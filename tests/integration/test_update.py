@@ -17,6 +17,7 @@ import stat
 import struct
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -440,24 +441,23 @@ def test_update_options_rejected_outside_update(scene: Scene) -> None:
     assert "only for 'pipfresh update'" in result.stderr
 
 
-def test_sigint_during_install_is_rolled_back(scene: Scene, blocking_uv: tuple[Path, Path]) -> None:
-    folder, marker = blocking_uv
-    outdated_pair(scene)
-    before = freeze(scene.venv)
-    env = {**scene.env, "PATH": f"{folder}{os.pathsep}{scene.env['PATH']}"}
+@contextlib.contextmanager
+def started_update(
+    scene: Scene, *args: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """``pipfresh update ARGS`` running in the background on the scene's venv and index;
+    killed if still running at the end of the block."""
     proc = subprocess.Popen(
         [
             *PIPFRESH,
             "update",
-            "-y",
-            "--installer",
-            "uv",
+            *args,
             "--python",
             str(scene.venv.python),
             "--index-url",
             scene.server.url,
         ],
-        env=env,
+        env=env or scene.env,
         cwd=scene.tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -465,6 +465,19 @@ def test_sigint_during_install_is_rolled_back(scene: Scene, blocking_uv: tuple[P
         text=True,
     )
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_sigint_during_install_is_rolled_back(scene: Scene, blocking_uv: tuple[Path, Path]) -> None:
+    folder, marker = blocking_uv
+    outdated_pair(scene)
+    before = freeze(scene.venv)
+    env = {**scene.env, "PATH": f"{folder}{os.pathsep}{scene.env['PATH']}"}
+    with started_update(scene, "-y", "--installer", "uv", env=env) as proc:
         # Bounded polling of the venv's state: the real uv has installed the new versions.
         for _ in range(int(RUN_TIMEOUT * 20)):
             if marker.exists() or proc.poll() is not None:
@@ -475,10 +488,6 @@ def test_sigint_during_install_is_rolled_back(scene: Scene, blocking_uv: tuple[P
         assert freeze(scene.venv) == {"aaa": "2.0", "bbb": "1.5"}  # really half-way
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 4, f"{proc.returncode}\n{stdout}\n{stderr}"
     assert "interrupted" in stderr
     assert freeze(scene.venv) == before

@@ -18,15 +18,16 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from integration.conftest import BlockingUv, Installs
-from integration.test_scan_helpers import PIPFRESH, RUN_TIMEOUT, describe, run_pipfresh
+from integration.test_scan_helpers import RUN_TIMEOUT, describe, run_pipfresh
 from integration.test_update import Scene, lock_path, new_dependency, outdated_pair
+from integration.test_update import started_update as background_update
 from support.venvs import find_uv, freeze
 
 #: outdated_pair + new_dependency, fully updated: ddd is the one the update adds.
@@ -56,37 +57,11 @@ def update(scene: Scene, *args: str) -> subprocess.CompletedProcess[str]:
     return scene.update(*args, "--cache-dir", str(shared_cache(scene)))
 
 
-@contextlib.contextmanager
 def started_update(
     scene: Scene, *args: str, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[str]]:
-    """``pipfresh update ARGS`` running in the background; killed if still running at
-    the end of the block."""
-    proc = subprocess.Popen(
-        [
-            *PIPFRESH,
-            "update",
-            *args,
-            "--python",
-            str(scene.venv.python),
-            "--index-url",
-            scene.server.url,
-            "--cache-dir",
-            str(shared_cache(scene)),
-        ],
-        env=env or scene.env,
-        cwd=scene.tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """:func:`integration.test_update.started_update` with the test's shared cache."""
+    return background_update(scene, *args, "--cache-dir", str(shared_cache(scene)), env=env)
 
 
 def wait_until_blocked(uv: BlockingUv, proc: subprocess.Popen[str]) -> int:
