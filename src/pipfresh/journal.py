@@ -144,7 +144,9 @@ def read(folder: Path) -> Journal | None:
     path = journal_path(folder)
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # NotADirectoryError: a file stands where a folder of the path would be (a
+        # --cache-dir under a regular file), so no journal can be there either.
         return None
     except OSError as exc:
         raise CorruptJournal(str(path), exc.strerror or str(exc)) from None

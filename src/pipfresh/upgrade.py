@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pipfresh import __version__, journal
 from pipfresh.errors import (
+    ConfigError,
     CorruptJournal,
     IndexError_,
     RollbackFailed,
@@ -92,11 +93,19 @@ def environment_lock(cache_root: Path, target: TargetEnv) -> Iterator[Path]:
     import fcntl
 
     folder = cache_root / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
     # flock, not a pid file: the kernel releases it when its holder dies, even by
     # SIGKILL, so a lock left behind by a dead process never blocks the next update.
     path = folder / f"{journal.prefix_digest(target.prefix)}.lock"
-    fd = open(path, "a+b")  # noqa: SIM115 - held for the whole block
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = open(path, "a+b")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        # An update keeps its lock and journal in the cache folder: without one that can
+        # be written it cannot promise to restore the environment, so it does not start.
+        raise ConfigError(
+            f"cannot write the update's lock in the cache folder {cache_root}: "
+            f"{exc.strerror or exc} (choose another with --cache-dir or PIPFRESH_CACHE_DIR)"
+        ) from None
     try:
         try:
             fcntl.flock(fd.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -493,3 +493,28 @@ def test_outdated_warns_about_a_corrupt_journal(scene: Scene) -> None:
     [line] = stderr_lines(result.stderr)
     assert line.startswith("pipfresh: warning: an interrupted update left a journal that "), line
     assert line.endswith(f"'pipfresh update' will refuse to run until {folder} is deleted"), line
+
+
+def test_a_cache_folder_that_cannot_be_written_stops_the_update_in_one_line(
+    scene: Scene,
+) -> None:
+    """The lock and the journal live in the cache folder; without them an update could
+    not promise a restore, so it does not start. A read-only scan still runs."""
+    outdated_pair(scene)
+    before = freeze(scene.venv)
+    blocker = scene.tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cache = str(blocker / "cache")
+    result = scene.update("-y", "--installer", "uv", "--cache-dir", cache)
+    assert result.returncode == 2, describe(result)
+    assert stderr_lines(result.stderr) == [
+        f"pipfresh: error: cannot write the update's lock in the cache folder {cache}: "
+        "Not a directory (choose another with --cache-dir or PIPFRESH_CACHE_DIR)"
+    ]
+    assert freeze(scene.venv) == before
+    scan = run_pipfresh(
+        "--python", scene.venv.python, "--index-url", scene.server.url, "--cache-dir", cache,
+        env=scene.env, cwd=scene.tmp_path,
+    )  # fmt: skip
+    assert scan.returncode == 0, describe(scan)
+    assert "journal" not in scan.stderr  # no interrupted update is imagined there
