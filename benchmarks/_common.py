@@ -113,3 +113,16 @@ def tool_version(cmd: Sequence[str], env: Mapping[str, str]) -> str:
         return f"unavailable ({exc})"
     out = (proc.stdout or proc.stderr).strip().splitlines()
     return out[0] if out and proc.returncode == 0 else f"unavailable (exit {proc.returncode})"
+
+
+def append_result(title: str, description: str, table: str) -> None:
+    """Append a section to RESULTS.md: the title with the time, the exact command that
+    ran (this script and its arguments), ``description`` after it, then ``table``."""
+    import datetime as dt
+    import shlex
+
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    script = Path(sys.argv[0]).resolve().relative_to(REPO_DIR)
+    command = shlex.join([".venv/bin/python", str(script), *sys.argv[1:]])
+    with RESULTS_FILE.open("a", encoding="utf-8") as out:
+        out.write(f"\n## {title} ({when})\n\nCommand: `{command}`; {description}\n\n{table}\n")

@@ -23,8 +23,6 @@ benchmarks/RESULTS.md unless --no-record. pipfresh runs from its benchmark venv
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import shlex
 import statistics
 import subprocess
 import sys
@@ -35,8 +33,8 @@ from pathlib import Path
 from _common import (
     PINS_FILE,
     PYPI_SIMPLE,
-    RESULTS_FILE,
     WORK_DIR,
+    append_result,
     canonical,
     dev_bin,
     isolated_env,
@@ -196,18 +194,14 @@ def main() -> int:
     table = "\n".join(rows)
     print(table)
     if not args.no_record:
-        when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        command = shlex.join([".venv/bin/python", "benchmarks/floor.py", *sys.argv[1:]])
-        with RESULTS_FILE.open("a", encoding="utf-8") as out:
-            out.write(
-                f"\n## The floor of a Python scan: bare aiohttp + msgspec vs uv ({when})\n\n"
-                f"Command: `{command}`; fresh processes, interleaved rounds, PyPI only, "
-                f"{len(names)} old-pins projects. `python-floor` starts an interpreter, "
-                "imports aiohttp and msgspec, fetches every page (16 connections) and decodes "
-                "only the filenames: no inspection, selection or output; `pycurl-floor` does "
-                "the same through libcurl's multi interface.\n\n"
-                f"{table}\n"
-            )
+        append_result(
+            "The floor of a Python scan: bare aiohttp + msgspec vs uv",
+            f"fresh processes, interleaved rounds, PyPI only, {len(names)} old-pins projects. "
+            "`python-floor` starts an interpreter, imports aiohttp and msgspec, fetches every "
+            "page (16 connections) and decodes only the filenames: no inspection, selection "
+            "or output; `pycurl-floor` does the same through libcurl's multi interface.",
+            table,
+        )
     return 0
 
 

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import shlex
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 
 import aiohttp
-from _common import PYPI_SIMPLE, RESULTS_FILE, canonical, read_pins
+from _common import PYPI_SIMPLE, append_result, canonical, read_pins
 
 from pipfresh.index.parse import parse_project_page
 
@@ -106,15 +103,12 @@ def main() -> int:
     table = "\n".join(rows)
     print(table)
     if not args.no_record:
-        when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        command = shlex.join([".venv/bin/python", "benchmarks/format_e2e.py", *sys.argv[1:]])
-        with RESULTS_FILE.open("a", encoding="utf-8") as out:
-            out.write(
-                f"\n## Index format end to end: JSON vs HTML ({when})\n\n"
-                f"Command: `{command}`; {len(names)} projects of old-pins.txt from PyPI, "
-                f"{LIMIT} connections, {args.rounds} rounds interleaved, parsed with "
-                f"pipfresh's parser.\n\n{table}\n"
-            )
+        append_result(
+            "Index format end to end: JSON vs HTML",
+            f"{len(names)} projects of old-pins.txt from PyPI, {LIMIT} connections, "
+            f"{args.rounds} rounds interleaved, parsed with pipfresh's parser.",
+            table,
+        )
     return 0
 
 

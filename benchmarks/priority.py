@@ -18,17 +18,14 @@ unless --no-record.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import shlex
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS_FILE, WORK_DIR, isolated_env
+from _common import WORK_DIR, append_result, isolated_env
 from run import install_pipfresh
 from synthetic import Server, make_target_venv
 
@@ -125,20 +122,17 @@ def main() -> int:
     table = "\n".join(rows)
     print(table)
     if not args.no_record:
-        when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        command = shlex.join([".venv/bin/python", "benchmarks/priority.py", *sys.argv[1:]])
-        with RESULTS_FILE.open("a", encoding="utf-8") as out:
-            out.write(
-                f"\n## Request prioritisation: slowest pages first ({when})\n\n"
-                f"Command: `{command}`; synthetic index of {args.n} projects, "
-                f"{args.latency_ms:g} ms added latency, "
-                + (
-                    f"page bodies paced at {args.mb_per_second:g} MB/s per connection, "
-                    if args.mb_per_second
-                    else ""
-                )
-                + f"--concurrency {args.concurrency}, runs interleaved.\n\n{table}\n"
-            )
+        paced = (
+            f"page bodies paced at {args.mb_per_second:g} MB/s per connection, "
+            if args.mb_per_second
+            else ""
+        )
+        append_result(
+            "Request prioritisation: slowest pages first",
+            f"synthetic index of {args.n} projects, {args.latency_ms:g} ms added latency, "
+            f"{paced}--concurrency {args.concurrency}, runs interleaved.",
+            table,
+        )
     return 0
 
 

@@ -19,15 +19,13 @@ an upgrade changes the venv. Appends a section to RESULTS.md unless --no-record.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import PYPI_SIMPLE, RESULTS_FILE, WORK_DIR, dev_bin, isolated_env
+from _common import PYPI_SIMPLE, WORK_DIR, append_result, dev_bin, isolated_env
 from run import install_pipfresh
 
 TOOLS = ("pipfresh", "uv", "pip")
@@ -133,16 +131,13 @@ def main() -> int:
     table = "\n".join(rows)
     print(table)
     if not args.no_record:
-        when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        command = shlex.join([".venv/bin/python", "benchmarks/update.py", *sys.argv[1:]])
-        with RESULTS_FILE.open("a", encoding="utf-8") as out:
-            out.write(
-                f"\n## Upgrading the old-pins venv: pipfresh update vs pip and uv ({when})\n\n"
-                f"Command: `{command}`; three fresh copies of the 122-project old-pins venv, "
-                "PyPI only, one run each (an upgrade changes the venv), every tool with a cold "
-                "cache. pip and uv are given every name pipfresh reports as outdated.\n\n"
-                f"{table}\n"
-            )
+        append_result(
+            "Upgrading the old-pins venv: pipfresh update vs pip and uv",
+            "three fresh copies of the 122-project old-pins venv, PyPI only, one run each "
+            "(an upgrade changes the venv), every tool with a cold cache. pip and uv are "
+            "given every name pipfresh reports as outdated.",
+            table,
+        )
     return 0
 
 
