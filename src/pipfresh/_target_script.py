@@ -320,6 +320,16 @@ def externally_managed_file() -> bool:
     return bool(stdlib) and os.path.isfile(os.path.join(stdlib, "EXTERNALLY-MANAGED"))
 
 
+def install_paths() -> dict[str, str]:
+    """Where an installer puts a wheel's parts (the default scheme of this interpreter)."""
+    names = ("purelib", "platlib", "scripts", "data", "include")
+    try:
+        found = sysconfig.get_paths()
+    except Exception:  # a broken sysconfig must not cost the scan
+        return {}
+    return {k: os.path.abspath(found[k]) for k in names if found.get(k)}
+
+
 def collect() -> dict[str, Any]:
     markers = marker_environment()
     base_prefix = getattr(sys, "base_prefix", sys.prefix)
@@ -337,6 +347,7 @@ def collect() -> dict[str, Any]:
         "markers": markers,
         "tags": tag_facts(markers["platform_system"]),
         "externally_managed_file": externally_managed_file(),
+        "paths": install_paths(),
     }
 
 

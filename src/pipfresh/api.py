@@ -224,10 +224,10 @@ def run_update(
 
     Raises what :func:`update` documents.
     """
-    from pipfresh import journal
     from pipfresh.install import choose_installer
     from pipfresh.planning import plan_update
-    from pipfresh.upgrade import environment_lock, execute, recover_interrupted
+    from pipfresh.upgrade import environment_lock, execute, journal, recover_interrupted
+    from pipfresh.upgrade.downloads import download_cache
 
     names = _names(names)  # read twice when a recovery changed the environment
     scan = prepare(python, config, names=names, inspection=inspection)
@@ -238,26 +238,20 @@ def run_update(
             f"{target.prefix} is externally managed (PEP 668): use a virtual environment, "
             "or pass --break-system-packages"
         )
-    backend = choose_installer(installer)
-    root = _lock_root(scan.settings)
+    backend = choose_installer(installer, target)
     warnings: list[str] = []
     recovered: str | None = None
+    lock_fd: int | None = None
     with contextlib.ExitStack() as stack:
         if dry_run:
             # Read-only, without the lock: only say that the next update restores first.
-            pending_journal = journal.pending_warning(root, target.prefix)
+            pending_journal = journal.pending_warning(target)
             if pending_journal is not None:
                 warnings.append(pending_journal)
         else:
             # Held from the scan on: a plan made while another update runs is stale.
-            stack.enter_context(environment_lock(root, target))
-            recovered = recover_interrupted(
-                root,
-                target,
-                backend,
-                break_system_packages=break_system_packages,
-                on_output=on_output,
-            )
+            lock_fd = stack.enter_context(environment_lock(target))
+            recovered = recover_interrupted(target)
             if recovered is not None:
                 if on_recovered is not None:
                     on_recovered(recovered)
@@ -290,6 +284,7 @@ def run_update(
         proceed = True if on_plan is None else on_plan(pending)
         if dry_run or planned.plan.empty or not proceed:
             return pending
+        settings = scan.settings
         outcome = execute(
             scan,
             planned,
@@ -297,7 +292,8 @@ def run_update(
             break_system_packages=break_system_packages,
             on_output=on_output,
             on_stage=on_stage,
-            cache_root=root,
+            downloads=None if settings.no_cache else download_cache(_cache_root(settings)),
+            lock_fd=lock_fd,
         )
     return dataclasses.replace(
         pending,
@@ -312,9 +308,8 @@ def _names(names: Iterable[str]) -> tuple[str, ...]:
     return (names,) if isinstance(names, str) else tuple(names)
 
 
-def _lock_root(settings: UpgradeConfig) -> Path:
-    """The cache folder that holds the environment's lock and update journal; the
-    same with ``no_cache``, so such a run still waits its turn."""
+def _cache_root(settings: UpgradeConfig) -> Path:
+    """The cache folder (its ``wheels/`` is the update's download cache)."""
     from pipfresh.cache import default_cache_dir
 
     configured = settings.cache_dir

@@ -14,6 +14,7 @@ from pipfresh import __version__
 
 if TYPE_CHECKING:
     from pipfresh.environment import PendingInspection
+    from pipfresh.models import TargetEnv
     from pipfresh.settings import UpgradeConfig
 
 
@@ -336,7 +337,7 @@ def _run(args: argparse.Namespace, inspection: PendingInspection) -> int:
 
     config = _config(args)
     scan = prepare(args.python, config, names=args.names, inspection=inspection)
-    _warn_interrupted_update(args, scan.target.prefix)
+    _warn_interrupted_update(scan.target)
     if args.verbose:
         _log_setup(scan)
     progress = ProgressLine(
@@ -440,13 +441,11 @@ def _log_setup(scan: object) -> None:
         sys.stderr.write(f"pipfresh: {line}\n")
 
 
-def _warn_interrupted_update(args: argparse.Namespace, prefix: str) -> None:
+def _warn_interrupted_update(target: TargetEnv) -> None:
     """Read-only commands only say that an interrupted update awaits its restore."""
-    from pipfresh.cache import default_cache_dir
-    from pipfresh.journal import pending_warning
+    from pipfresh.upgrade.journal import pending_warning
 
-    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir(os.environ)
-    warning = pending_warning(root, prefix)
+    warning = pending_warning(target)
     if warning is not None:
         sys.stderr.write(f"pipfresh: warning: {warning}\n")
 

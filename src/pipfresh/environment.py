@@ -462,4 +462,5 @@ def _target_env(python: str, facts: Mapping[str, Any]) -> TargetEnv:
         tags=tuple(supported_tags(tag_facts)),
         # PEP 668: the marker file governs the base interpreter only, never a venv on it.
         externally_managed=bool(facts["externally_managed_file"]) and not facts["in_venv"],
+        paths={str(k): str(v) for k, v in (facts.get("paths") or {}).items()},
     )

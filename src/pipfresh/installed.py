@@ -75,7 +75,9 @@ def _read_dist_info(folder: str, location: str) -> InstalledDist | None:
     if headers is None:
         return None
     kind, url = _direct_url(os.path.join(folder, "direct_url.json"))
-    return _make_dist(headers, location, tuple(headers.get("requires-dist", ())), kind, url)
+    return _make_dist(
+        headers, location, tuple(headers.get("requires-dist", ())), kind, url, metadata_dir=folder
+    )
 
 
 def _read_egg_info(path: str, location: str) -> InstalledDist | None:
@@ -88,7 +90,7 @@ def _read_egg_info(path: str, location: str) -> InstalledDist | None:
         requires = ()
     if headers is None:
         return None
-    return _make_dist(headers, location, requires, "index", None)
+    return _make_dist(headers, location, requires, "index", None, metadata_dir=path)
 
 
 def _make_dist(
@@ -97,6 +99,8 @@ def _make_dist(
     requires: tuple[str, ...],
     kind: Kind,
     url: str | None,
+    *,
+    metadata_dir: str,
 ) -> InstalledDist | None:
     name = (headers.get("name") or [""])[0]
     version = (headers.get("version") or [""])[0]
@@ -110,6 +114,7 @@ def _make_dist(
         location=location,
         requires=requires,
         url=url,
+        metadata_dir=metadata_dir,
     )
 
 

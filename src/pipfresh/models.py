@@ -156,6 +156,7 @@ class InstalledDist:
     location: str = ""  # the sys.path entry it was found in
     requires: tuple[str, ...] = ()  # raw Requires-Dist lines
     url: str | None = None  # for editable / direct_url installs (redacted)
+    metadata_dir: str = ""  # its .dist-info / .egg-info folder (or PKG-INFO-style file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,8 @@ class TargetEnv:
     tags: tuple[str, ...]  # supported wheel tags, best first, e.g. "cp311-cp311-linux_x86_64"
     externally_managed: bool = False  # PEP 668 marker file present
     supported: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    # Installation scheme (sysconfig): purelib, platlib, scripts, data, include.
+    paths: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.supported:

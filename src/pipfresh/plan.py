@@ -79,15 +79,16 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One package the update will change: from ``before`` (restorable from
-    ``restore``) to ``after`` (installed from ``wheel``)."""
+    """One package the update will change: from ``before`` to ``after`` (installed
+    from ``wheel``). ``restore`` is the index's wheel of ``before`` when there is one:
+    informational only, the rollback puts the installed files themselves back."""
 
     name: str
     canonical_name: str
     before: str
     after: str
     wheel: IndexFile
-    restore: IndexFile
+    restore: IndexFile | None
     requires: tuple[str, ...] = ()
     reason: str = ""  # why it moves when it was not asked for: "needed by X 2.0"
 
@@ -199,11 +200,11 @@ def make_plan(
             reason = cand.error
         elif cand.wheel is None:
             reason = SDIST_ONLY
-        elif cand.restore is None:
-            reason = f"cannot restore {target.name} {target.before}: not on the index"
         elif not requires_python_allows(cand.requires_python, interpreter):
-            reason = f"requires Python {cand.requires_python}"
-        if reason is not None or cand.wheel is None or cand.restore is None:
+            # The index did not say so (a mirror's HTML page, a find-links folder): an
+            # older release may fit, which is the resolver's to find.
+            reason = f"{target.after} requires Python {cand.requires_python} ({NO_RESOLVER})"
+        if reason is not None or cand.wheel is None:
             dropped_list.append(Dropped(target.name, target.before, target.after, reason or ""))
             continue
         kept[target.canonical_name] = Change(
@@ -349,8 +350,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "after": c.after,
                 "file": c.wheel.filename,
                 "sha256": c.wheel.sha256,
-                "restore_file": c.restore.filename,
-                "restore_sha256": c.restore.sha256,
+                "restore_file": None if c.restore is None else c.restore.filename,
+                "restore_sha256": None if c.restore is None else c.restore.sha256,
                 "reason": c.reason,
             }
             for c in plan.changes

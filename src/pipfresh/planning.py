@@ -48,7 +48,14 @@ from pipfresh.plan import (
 )
 from pipfresh.requirements import analyse
 from pipfresh.scan import ScanInput, policy_for, status_for
-from pipfresh.select import IncompletePage, Policy, Release, iter_releases, parse_version
+from pipfresh.select import (
+    IncompletePage,
+    Policy,
+    Release,
+    iter_releases,
+    parse_version,
+    requires_python_allows,
+)
 
 if TYPE_CHECKING:
     from pipfresh.index.client import IndexClient
@@ -129,7 +136,9 @@ async def _plan_round(
     candidates = await _gather(scan, source, targets)
     for cand in candidates:
         if cand.error is None:
-            source.known[(cand.target.canonical_name, cand.target.after)] = cand.requires
+            key = (cand.target.canonical_name, cand.target.after)
+            source.known[key] = cand.requires
+            source.pythons[key] = cand.requires_python
     plan = make_plan(dists, scan.target.markers, scan.target.python_version, candidates, dropped)
     if any(NO_RESOLVER in d.reason for d in plan.dropped):
         plan = await _resolve_dropped(scan, source, dists, plan, candidates)
@@ -195,6 +204,7 @@ class _IndexSource:
         self.loop = loop
         self.fetched = fetched
         self.known: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.pythons: dict[tuple[str, str], str | None] = {}  # Requires-Python read
         self.pages: dict[str, ProjectPage] = {}
         self.listed: dict[str, list[Release]] = {}
         self.fetches = 0
@@ -232,9 +242,15 @@ class _IndexSource:
             text = self._run(wheel_metadata(self.client, name, wheel, self.fetched))
         except (zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
             raise _Unreadable(f"cannot read the metadata of {wheel.filename}: {exc}") from exc
-        requires = tuple(HeaderParser().parsestr(text).get_all("Requires-Dist") or ())
+        headers = HeaderParser().parsestr(text)
+        requires = tuple(headers.get_all("Requires-Dist") or ())
         self.known[(name, version)] = requires
+        self.pythons[(name, version)] = headers.get("Requires-Python") or None
         return requires
+
+    def requires_python(self, name: str, version: str) -> str | None:
+        """The Requires-Python that ``name`` ``version``'s metadata gave (once read)."""
+        return self.pythons.get((name, version))
 
 
 class _Unreadable(Exception):
@@ -344,7 +360,6 @@ async def _resolve_dropped(
                 BudgetExceeded,
                 ResolutionTooDeep,
                 _Unreadable,
-                _NoRestore,
                 IndexError_,
             ):
                 pass  # each one on its own below, to say which cannot move and why
@@ -360,7 +375,7 @@ async def _resolve_dropped(
             except _Conflict as exc:
                 dropped.append(dataclasses.replace(drop, reason=f"conflict: {exc}"))
                 continue
-            except (BudgetExceeded, ResolutionTooDeep, _Unreadable, _NoRestore) as exc:
+            except (BudgetExceeded, ResolutionTooDeep, _Unreadable) as exc:
                 if isinstance(exc, ResolutionTooDeep):
                     why = f"no solution within {exc.round_count} rounds"
                 else:
@@ -385,10 +400,6 @@ async def _resolve_dropped(
         )
 
     return await asyncio.to_thread(work)
-
-
-class _NoRestore(Exception):
-    pass
 
 
 class _Conflict(Exception):
@@ -426,26 +437,29 @@ def _moves(  # noqa: PLR0917 - private, one call site
             continue
         old = previous.get(name)
         target = targets.get(name)
-        if target is not None and target.restore is not None:
-            restore: IndexFile | None = target.restore
+        restore: IndexFile | None
+        if target is not None:
+            restore = target.restore
             if chosen.raw == target.target.after:
                 reason = ""
             elif old is not None and old.after == chosen.raw:
                 reason = old.reason
             elif chosen.version < Version(target.target.after):
-                holder = _capped_by(name, Version(target.target.after), mapping, provider)
-                reason = f"not {target.target.after}: {holder or 'no consistent set with it'}"
+                after = target.target.after
+                needs = source.requires_python(name, after)
+                if needs and not requires_python_allows(needs, policy.python_version):
+                    reason = f"not {after}: it requires Python {needs}"
+                else:
+                    holder = _capped_by(name, Version(after), mapping, provider)
+                    reason = f"not {after}: {holder or 'no consistent set with it'}"
             else:
                 reason = f"needed by {_wanted_by(name, dist.version, mapping, provider) or cause}"
         else:
-            files = _files_of(source.releases(name), dist.version)
-            restore = rank_wheels(files, policy, tags, installed=True)
+            restore = None  # the rollback keeps the installed files themselves
             if old is not None and old.reason:
                 reason = old.reason
             else:
                 reason = f"needed by {_wanted_by(name, dist.version, mapping, provider) or cause}"
-        if restore is None:
-            raise _NoRestore(f"cannot restore {dist.name} {dist.version}: not on the index")
         changes[name] = Change(
             dist.name, name, dist.version, chosen.raw, chosen.wheel, restore, requires, reason
         )
@@ -486,14 +500,6 @@ def _capped_by(name: str, version: Version, mapping: Mapping[str, Any], provider
     return ""
 
 
-def _files_of(releases: Sequence[Release], version: str) -> tuple[IndexFile, ...]:
-    wanted = parse_version(version)
-    for release in releases:
-        if release.version == wanted:
-            return release.files
-    return ()
-
-
 def client_for(scan: ScanInput) -> IndexClient:
     if scan.preload is not None:
         scan.preload.join()
@@ -524,11 +530,12 @@ async def _gather(
             after_files, before_files = _files(page, target.after), _files(page, target.before)
         wheel = rank_wheels(after_files, policy, tags)
         restore = rank_wheels(before_files, policy, tags, installed=True)
-        if wheel is None or restore is None:
+        if wheel is None:
             return Candidate(target, wheel, restore)
-        known = source.known.get((target.canonical_name, target.after))
+        key = (target.canonical_name, target.after)
+        known = source.known.get(key)
         if known is not None:  # read by an earlier round's resolver
-            return Candidate(target, wheel, restore, known)
+            return Candidate(target, wheel, restore, known, source.pythons.get(key))
         try:
             metadata = await wheel_metadata(
                 source.client, target.canonical_name, wheel, source.fetched

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 from resolvelib import AbstractProvider, BaseReporter, Resolver
@@ -55,6 +55,11 @@ from pipfresh.select import Policy, Release, candidates, file_installable, parse
 MAX_FETCHES = 200
 #: Resolver rounds allowed per resolution beyond one per project.
 MAX_BACKTRACK_ROUNDS = 200
+
+
+#: The identifier of the target interpreter: the resolver's one candidate for a
+#: Requires-Python (the name cannot be a project's).
+PYTHON = "<python>"
 
 
 class BudgetExceeded(Exception):
@@ -138,6 +143,23 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
 
     # -- resolvelib interface ----------------------------------------------------------
 
+    def _python_of(self, candidate: Cand) -> Req | None:
+        """A candidate's Requires-Python, as a requirement on the target interpreter
+        (:data:`PYTHON`): one it excludes is never chosen, and the resolver moves on to
+        the next candidate, as pip does for the Requires-Python a wheel's metadata gives
+        (where the index gave none)."""
+        lookup = getattr(self.source, "requires_python", None)
+        if lookup is None or candidate.installed:
+            return None
+        text = lookup(candidate.name, candidate.raw)
+        if not text:
+            return None
+        try:
+            spec = SpecifierSet(text)
+        except InvalidSpecifier:
+            return None  # pip ignores an invalid Requires-Python too
+        return Req(PYTHON, frozenset(), spec, f"Python {text}")
+
     def identify(self, requirement_or_candidate: Req | Cand) -> str:
         return identifier(requirement_or_candidate.name, requirement_or_candidate.extras)
 
@@ -149,6 +171,8 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         information: Mapping[str, Iterator[RequirementInformation[Req, Cand]]],
         backtrack_causes: Sequence[RequirementInformation[Req, Cand]],
     ) -> Any:
+        if identifier == PYTHON:
+            return (False, False, False, "")
         base = identifier.partition("[")[0]
         causes = {c.requirement.name for c in backtrack_causes}
         # Pins first, then what a conflict was about, then the installed set, then the rest.
@@ -190,6 +214,8 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
 
     def _dependencies(self, candidate: Cand) -> list[Req]:
         found: list[Req] = []
+        if candidate.name == PYTHON:
+            return found
         if candidate.extras:
             found.append(
                 Req(candidate.name, frozenset(), SpecifierSet(f"=={candidate.version}"), "")
@@ -212,6 +238,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
                 continue
             extras = frozenset(canonicalize_name(e) for e in req.extras)
             found.append(Req(canonicalize_name(req.name), extras, req.specifier, text))
+        python = self._python_of(candidate)
+        if python is not None:
+            found.append(python)
         return found
 
     # -- helpers -----------------------------------------------------------------------
@@ -223,6 +252,10 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             return False  # cannot be shown to apply to this target
 
     def _all(self, name: str, extras: frozenset[str]) -> Iterator[Cand]:
+        if name == PYTHON:
+            interpreter = self.policy.python_version
+            yield Cand(PYTHON, frozenset(), interpreter, str(interpreter), None, True)
+            return
         dist = self.installed.get(name)
         pin = self.pins.get(name)
         if pin is not None:
@@ -325,7 +358,7 @@ def resolve(provider: Provider, *, max_rounds: int | None = None) -> dict[str, C
     rounds = max_rounds if max_rounds is not None else len(roots) + MAX_BACKTRACK_ROUNDS
     resolver: Resolver[Req, Cand, str] = Resolver(provider, BaseReporter())
     result = resolver.resolve(roots, max_rounds=rounds)
-    return {k: v for k, v in result.mapping.items() if "[" not in k}
+    return {k: v for k, v in result.mapping.items() if "[" not in k and k != PYTHON}
 
 
 def describe_conflict(exc: ResolutionImpossible[Req, Cand], provider: Provider) -> str:

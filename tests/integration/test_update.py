@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import signal
@@ -32,7 +31,7 @@ from integration.test_scan_helpers import (
     run_pipfresh,
 )
 from support.index_server import IndexServer
-from support.venvs import Venv, VenvFactory, freeze, install
+from support.venvs import Venv, VenvFactory, file_tree, freeze, install
 from support.wheels import WheelFactory
 
 INSTALLERS = ["uv", "pip"]
@@ -252,12 +251,26 @@ def test_sdist_only_target_is_dropped(scene: Scene) -> None:
     assert dropped(document) == {"ggg": "only an sdist: not supported yet"}
 
 
-def test_old_version_not_on_index_is_not_updated(scene: Scene) -> None:
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_old_version_not_on_index_is_updated_and_restorable(scene: Scene, installer: str) -> None:
+    # The rollback keeps the installed files themselves: no wheel of 1.0 is needed.
     scene.publish("hhh", "1.0", "2.0")
-    scene.pin("hhh==1.0")
+    scene.publish("zzz", "1.0")
+    scene.pin("hhh==1.0", "zzz==1.0")
     scene.server.remove("hhh-1.0-py3-none-any.whl")
+    good = scene.wheels("zzz", "2.0")
+    scene.server.add(corrupt_member(good, scene.tmp_path / "bad", "zzz/__init__.py"))
+    before, files = freeze(scene.venv), file_tree(scene.venv)
     document = as_json(scene.update("--dry-run", "--format", "json"))
-    assert dropped(document) == {"hhh": "cannot restore hhh 1.0: not on the index"}
+    assert changes(document) == {"hhh": "2.0", "zzz": "2.0"}
+    result = scene.update("-y", "--installer", installer)
+    assert result.returncode == 4, describe(result)
+    assert freeze(scene.venv) == before
+    assert file_tree(scene.venv) == files
+    scene.server.remove("zzz-2.0-py3-none-any.whl")
+    result = scene.update("-y", "--installer", installer)
+    assert result.returncode == 0, describe(result)
+    assert freeze(scene.venv) == {**before, "hhh": "2.0"}
 
 
 def test_metadata_read_from_wheel_without_pep658(
@@ -338,10 +351,12 @@ def test_installer_failure_is_rolled_back(scene: Scene, installer: str) -> None:
     scene.server.add(corrupt_member(good, scene.tmp_path / "bad", "zzz/__init__.py"))
     scene.pin("aaa==1.0", "zzz==1.0")
     before = freeze(scene.venv)
+    files = file_tree(scene.venv)
     result = scene.update("-y", "--installer", installer)
     assert result.returncode == 4, describe(result)
     assert "restored to its previous version" in result.stderr.splitlines()[-1]
     assert freeze(scene.venv) == before
+    assert file_tree(scene.venv) == files
 
 
 def test_rollback_removes_an_added_dependency(scene: Scene, failing_uv: Path) -> None:
@@ -381,26 +396,27 @@ def test_refuses_externally_managed_target(tmp_path: Path, index_server: IndexSe
     assert index_server.total_requests == 0
 
 
-def lock_path(cache: Path, venv: Venv) -> Path:
-    digest = hashlib.sha256(str(venv.path.resolve()).encode()).hexdigest()[:24]
-    return cache / "locks" / f"{digest}.lock"
+def lock_path(venv: Venv) -> Path:
+    """The environment's own lock: in its site-packages, whatever the cache folder."""
+    return venv.site_packages / ".pipfresh-update" / "lock"
 
 
 def test_second_update_is_blocked_by_the_lock(scene: Scene) -> None:
     outdated_pair(scene)
-    cache = scene.tmp_path / "shared-cache"
-    path = lock_path(cache, scene.venv)
-    path.parent.mkdir(parents=True)
+    path = lock_path(scene.venv)
+    path.parent.mkdir(mode=0o700)
     before = freeze(scene.venv)
     with open(path, "a+b") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = scene.update("-y", "--cache-dir", str(cache))
-    assert result.returncode == 2, describe(result)
-    assert len(result.stderr.splitlines()) == 1
-    assert "another pipfresh update is running" in result.stderr
+        # Another cache folder than the holder's does not matter: the lock is the env's.
+        for cache in ("one-cache", "another-cache"):
+            result = scene.update("-y", "--cache-dir", str(scene.tmp_path / cache))
+            assert result.returncode == 2, describe(result)
+            assert len(result.stderr.splitlines()) == 1
+            assert "another pipfresh update is running" in result.stderr
     assert freeze(scene.venv) == before
     # Released: the same command now runs.
-    assert scene.update("-y", "--cache-dir", str(cache), "--installer", "uv").returncode == 0
+    assert scene.update("-y", "--installer", "uv").returncode == 0
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(scene: Scene) -> None:

@@ -28,7 +28,7 @@ from integration.conftest import BlockingUv, Installs
 from integration.test_scan_helpers import RUN_TIMEOUT, describe, run_pipfresh
 from integration.test_update import Scene, lock_path, new_dependency, outdated_pair
 from integration.test_update import started_update as background_update
-from support.venvs import find_uv, freeze
+from support.venvs import file_tree, find_uv, freeze
 
 #: outdated_pair + new_dependency, fully updated: ddd is the one the update adds.
 UPDATED = {"aaa": "2.0", "bbb": "1.5", "ccc": "2.0", "ddd": "1.1"}
@@ -45,8 +45,16 @@ def shared_cache(scene: Scene) -> Path:
 
 
 def update_folder(scene: Scene) -> Path:
-    cache = shared_cache(scene)
-    return cache / "updates" / lock_path(cache, scene.venv).stem
+    """The environment's own state folder: lock, journal and the stash of kept files."""
+    return lock_path(scene.venv).parent
+
+
+def assert_clean(scene: Scene) -> None:
+    """No journal and no kept files are left (the lock file stays: removing it could
+    let two processes lock two different files)."""
+    folder = update_folder(scene)
+    assert not (folder / "journal.json").exists()
+    assert not (folder / "stash").exists()
 
 
 def with_path(scene: Scene, folder: Path) -> dict[str, str]:
@@ -87,19 +95,26 @@ def stderr_lines(text: str) -> list[str]:
 
 
 def killed_during_install(
-    scene: Scene, make_blocking_uv: Callable[[Installs], BlockingUv], installs: Installs
+    scene: Scene,
+    make_blocking_uv: Callable[[Installs], BlockingUv],
+    installs: Installs,
+    files: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Run an update of outdated_pair + new_dependency, SIGKILL it (and its blocked
-    installer) inside the install step; the freeze before the update."""
+    installer) inside the install step; the freeze before the update (and its file
+    tree in ``files``)."""
     outdated_pair(scene)
     new_dependency(scene)
     before = freeze(scene.venv)
+    if files is not None:
+        files.update(file_tree(scene.venv))
     uv = make_blocking_uv(installs)
     with started_update(scene, "-y", "--installer", "uv", env=with_path(scene, uv.bin)) as proc:
         pid = wait_until_blocked(uv, proc)
         try:
             expected = {
-                "nothing": before,
+                # The replaced versions' files are kept aside: those projects are absent.
+                "nothing": {k: v for k, v in before.items() if k not in UPDATED},
                 # The last pin is the added dependency: ccc 2.0 is in without its ddd.
                 "all-but-last": {k: v for k, v in UPDATED.items() if k != "ddd"},
                 "all": UPDATED,
@@ -140,26 +155,23 @@ def test_sigkill_during_install_is_undone_by_the_next_update(
     # What the killed run left for the next one: the snapshot, the wheels, the addition.
     record = journal_of(scene)
     assert record["before"] == before
-    assert record["added"] == ["ddd"]
+    assert sorted(record["planned"]) == ["aaa", "bbb", "ccc", "ddd"]
     assert record["prefix"] == str(scene.venv.path)
-    restore = sorted(Path(entry["file"]).name for entry in record["restore"])
-    assert restore == [f"{name}-1.0-py3-none-any.whl" for name in ("aaa", "bbb", "ccc")]
-    assert all((update_folder(scene) / entry["file"]).is_file() for entry in record["restore"])
+    kept = {Path(original).name for original, _, _ in record["kept"]}
+    assert {"aaa-1.0.dist-info", "METADATA"} <= kept | {
+        Path(o).parent.name for o, _, _ in record["kept"]
+    }
+    assert all((update_folder(scene) / "stash" / slot).exists() for _, slot, _ in record["kept"])
 
     result = update(scene, "-y", "--installer", installer, "--format", "json")
     assert result.returncode == 0, describe(result)
     assert "Traceback" not in result.stderr
     first = stderr_lines(result.stderr)[0]
-    if installs == "nothing":
-        assert re.fullmatch(
-            r"pipfresh: an interrupted update \(started [\d: -]+\) had changed nothing; "
-            r"cleaned up after it",
-            first,
-        ), describe(result)
-    else:
-        match = RECOVERED.match(first)
-        assert match, describe(result)
-        assert int(match[1]) == (4 if installs == "all" else 3)
+    # Even "nothing installed" changed the environment: the replaced versions' files
+    # were kept aside, so aaa, bbb and ccc were absent until the restore.
+    match = RECOVERED.match(first)
+    assert match, describe(result)
+    assert int(match[1]) == (4 if installs == "all" else 3)
     # The plan was made from the restored environment: every change starts from the
     # version installed before the killed update, and ddd is new again.
     document = json.loads(result.stdout)
@@ -170,33 +182,29 @@ def test_sigkill_during_install_is_undone_by_the_next_update(
     }
     assert [a["name"] for a in document["plan"]["additions"]] == ["ddd"]
     assert freeze(scene.venv) == UPDATED
-    assert not update_folder(scene).exists()
+    assert_clean(scene)
 
 
-@pytest.mark.parametrize("installer", ["uv", "pip"])
-def test_recovery_restores_the_exact_previous_freeze(
-    scene: Scene, make_blocking_uv: Callable[[Installs], BlockingUv], installer: str
+@pytest.mark.parametrize("installs", ["all", "all-but-last", "nothing"])
+def test_recovery_restores_the_exact_previous_files(
+    scene: Scene, make_blocking_uv: Callable[[Installs], BlockingUv], installs: Installs
 ) -> None:
-    """The library call the CLI makes, checked right after it returns."""
+    """The library call the CLI makes, checked right after it returns: the same
+    metadata and the same bytes in every file of site-packages and bin."""
     from pipfresh.environment import inspect_target
-    from pipfresh.install.pip import PipInstaller
-    from pipfresh.install.process import Backend
-    from pipfresh.install.uv import UvInstaller
     from pipfresh.upgrade import environment_lock, recover_interrupted
 
-    before = killed_during_install(scene, make_blocking_uv, "all-but-last")
-    cache = shared_cache(scene)
+    files: dict[str, str] = {}
+    before = killed_during_install(scene, make_blocking_uv, installs, files)
     target = inspect_target(str(scene.venv.python))
-    uv = find_uv()
-    assert uv is not None
-    backend: Backend = UvInstaller(uv) if installer == "uv" else PipInstaller(sys.executable)
-    with environment_lock(cache, target):
-        message = recover_interrupted(cache, target, backend)
+    with environment_lock(target):
+        message = recover_interrupted(target)
         assert message is not None
         assert RECOVERED.match(f"pipfresh: {message}"), message
         assert freeze(scene.venv) == before
-        assert not update_folder(scene).exists()
-        assert recover_interrupted(cache, target, backend) is None
+        assert_clean(scene)
+        assert file_tree(scene.venv) == files
+        assert recover_interrupted(target) is None
 
 
 def test_read_only_runs_warn_and_leave_an_interrupted_update_alone(
@@ -226,7 +234,7 @@ def test_read_only_runs_warn_and_leave_an_interrupted_update_alone(
 
 
 def test_failed_rollback_is_finished_by_the_next_update(scene: Scene) -> None:
-    """The journal outlives a rollback that failed, so the next run can finish it."""
+    """The journal outlives a restore that failed, so the next run can finish it."""
     real = find_uv()
     if real is None:
         pytest.skip("uv is not installed")
@@ -235,12 +243,12 @@ def test_failed_rollback_is_finished_by_the_next_update(scene: Scene) -> None:
     before = freeze(scene.venv)
     folder = scene.tmp_path / "brokenbin"
     folder.mkdir()
+    blocker = scene.venv.site_packages / "aaa"
     script = folder / "uv"
-    script.write_text(  # the install changes everything and fails; so does the rollback
+    script.write_text(  # installs, then puts a file where aaa's folder must go back, fails
         "#!/bin/sh\n"
-        'case " $* " in *" --reinstall "*) exit 1;; esac\n'
         f'"{real}" "$@" || exit $?\n'
-        'case " $* " in *" install "*) exit 1;; esac\n'
+        f'case " $* " in *" install "*) rm -rf "{blocker}"; : > "{blocker}"; exit 1;; esac\n'
     )
     script.chmod(0o755)
     failed = scene.update(
@@ -250,19 +258,23 @@ def test_failed_rollback_is_finished_by_the_next_update(scene: Scene) -> None:
     assert failed.returncode == 5, describe(failed)
     last = stderr_lines(failed.stderr)[-1]
     assert last.startswith("pipfresh: error: update failed (uv exited with status 1) and "), last
+    assert f"{blocker}/__init__.py" in last, last
     assert last.endswith(
-        f"the next 'pipfresh update' tries again from {update_folder(scene)} "
-        "(delete that folder to give up on restoring)"
+        f"the next 'pipfresh update' tries again (journal {update_folder(scene)}/journal.json)"
     ), last
-    assert freeze(scene.venv) == UPDATED
     assert (update_folder(scene) / "journal.json").is_file()
 
+    blocker.unlink()  # what stood in the way is gone: the next run finishes the restore
     restored = update(scene, "aaa", "-y", "--installer", "uv")
     assert restored.returncode == 0, describe(restored)
-    assert RECOVERED.match(stderr_lines(restored.stderr)[0]), describe(restored)
+    assert re.fullmatch(
+        r"pipfresh: put back 1 file that an interrupted update \(started [\d: -]+\) had "
+        r"kept aside",
+        stderr_lines(restored.stderr)[0],
+    ), describe(restored)
     # Only aaa was asked for this time: the rest is back where it was.
     assert freeze(scene.venv) == {**before, "aaa": "2.0"}
-    assert not update_folder(scene).exists()
+    assert_clean(scene)
 
 
 # ----- SIGKILL, SIGTERM and SIGINT during the downloads --------------------------------
@@ -286,7 +298,7 @@ def test_sigkill_during_downloads_leaves_nothing_to_recover(scene: Scene) -> Non
     assert result.returncode == 0, describe(result)
     assert stderr_lines(result.stderr) == [], describe(result)  # nothing to recover
     assert freeze(scene.venv) == {"aaa": "2.0", "bbb": "1.5"}
-    assert not update_folder(scene).exists()
+    assert_clean(scene)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +326,7 @@ def test_signal_during_downloads_changes_nothing(
     assert stderr_lines(stderr) == [line], stderr
     assert freeze(scene.venv) == before
     # The downloads lived in the cache's update folder, and are gone with it.
-    assert not update_folder(scene).exists()
+    assert_clean(scene)
     assert list(tmp.iterdir()) == []
 
 
@@ -340,22 +352,22 @@ def test_sigterm_during_install_is_rolled_back(
     assert "Traceback" not in stderr
     assert stderr_lines(stderr)[-1] == (
         "pipfresh: error: update failed (terminated); "
-        "every package was restored to its previous version"
+        "every package was restored to its previous version "
+        "(checked: the same .dist-info folders as before)"
     )
     assert freeze(scene.venv) == before  # ddd, added by the update, removed again
-    assert not update_folder(scene).exists()
+    assert_clean(scene)
 
 
 # ----- the lock ------------------------------------------------------------------------
 
 HOLD_THE_LOCK = """
-import sys, types
-from pathlib import Path
+import sys
+from pipfresh.environment import inspect_target
 from pipfresh.upgrade import environment_lock
 
-target = types.SimpleNamespace(prefix=sys.argv[2])
-with environment_lock(Path(sys.argv[1]), target) as path:
-    print(path, flush=True)
+with environment_lock(inspect_target(sys.argv[1])):
+    print("held", flush=True)
     sys.stdin.read()
 """
 
@@ -363,17 +375,15 @@ with environment_lock(Path(sys.argv[1]), target) as path:
 def test_lock_left_by_a_killed_process_does_not_block(scene: Scene) -> None:
     outdated_pair(scene)
     before = freeze(scene.venv)
-    cache = shared_cache(scene)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_LOCK, str(cache), str(scene.venv.path)],
+        [sys.executable, "-c", HOLD_THE_LOCK, str(scene.venv.python)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout is not None
-        held = Path(holder.stdout.readline().strip())  # returns once the lock is taken
-        assert held == lock_path(cache, scene.venv)
+        assert holder.stdout.readline().strip() == "held"  # returns once the lock is taken
         blocked = update(scene, "-y", "--installer", "uv")
         assert blocked.returncode == 2, describe(blocked)
         assert "another pipfresh update is running" in blocked.stderr
@@ -384,27 +394,30 @@ def test_lock_left_by_a_killed_process_does_not_block(scene: Scene) -> None:
             holder.kill()
         holder.communicate()
     assert holder.returncode == -signal.SIGKILL
-    assert held.exists()  # the file stays; its flock died with the process
+    assert lock_path(scene.venv).exists()  # the file stays; its flock died with the process
 
     result = update(scene, "-y", "--installer", "uv")
     assert result.returncode == 0, describe(result)
     assert freeze(scene.venv) == {"aaa": "2.0", "bbb": "1.5"}
 
 
-# ----- a journal that cannot be used ---------------------------------------------------
+# ----- a journal that cannot be used or trusted -----------------------------------------
 
 
 def valid_journal(scene: Scene, **changes: Any) -> bytes:
+    site = scene.venv.site_packages
     document = {
-        "format": 1,
+        "format": 2,
         "pipfresh_version": "0.1.0",
         "prefix": str(scene.venv.path),
         "python": str(scene.venv.python),
         "started": "2026-11-28T12:02:00+00:00",
         "pid": 2**22 + 1,  # above Linux's default pid_max: nobody's
-        "before": {"aaa": "0.9", "bbb": "1.0"},
-        "restore": [{"file": "restore/aaa-0.9-py3-none-any.whl", "sha256": "0" * 64}],
-        "added": [],
+        "before": {"aaa": "1.0", "bbb": "1.0"},
+        "metadata": [str(site / "aaa-1.0.dist-info"), str(site / "bbb-1.0.dist-info")],
+        "planned": ["aaa"],
+        "kept": [[str(site / "aaa" / "__init__.py"), "00000/000000", False]],
+        "clear": [str(site / "aaa" / "__init__.py")],
         **changes,
     }
     return json.dumps(document).encode()
@@ -416,15 +429,23 @@ JOURNALS: dict[str, tuple[Callable[[Scene], bytes], str]] = {
     "not-an-object": (lambda s: b"[1, 2, 3]", "not a JSON object"),
     "newer-format": (
         lambda s: valid_journal(s, format=7),
-        "written by a newer pipfresh (format 7, this one reads 1)",
+        "written by a newer pipfresh (format 7, this one reads 2)",
     ),
     "missing-field": (
         lambda s: valid_journal(s, python=None),
         "'python' is missing or not a str",
     ),
-    "wheel-outside-its-folder": (
-        lambda s: valid_journal(s, restore=[{"file": "../../../evil.whl", "sha256": "0"}]),
-        "restore wheel '../../../evil.whl' is outside restore/",
+    "slot-outside-the-stash": (
+        lambda s: valid_journal(s, kept=[[str(s.venv.site_packages / "x"), "../../evil", False]]),
+        "kept slot '../../evil' is outside stash/",
+    ),
+    "restore-outside-the-environment": (
+        lambda s: valid_journal(s, kept=[["/etc/cron.d/evil", "00000/000000", False]]),
+        "/etc/cron.d/evil is outside the environment",
+    ),
+    "delete-outside-the-environment": (
+        lambda s: valid_journal(s, clear=["/etc/passwd"]),
+        "/etc/passwd is outside the environment",
     ),
     "another-environment": (
         lambda s: valid_journal(s, prefix="/somewhere/else"),
@@ -433,15 +454,21 @@ JOURNALS: dict[str, tuple[Callable[[Scene], bytes], str]] = {
 }
 
 
+def plant(scene: Scene, body: bytes, mode: int = 0o600) -> Path:
+    folder = update_folder(scene)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    journal = folder / "journal.json"
+    journal.write_bytes(body)
+    journal.chmod(mode)
+    return journal
+
+
 @pytest.mark.parametrize("case", list(JOURNALS))
 def test_corrupt_journal_stops_the_update_in_one_line(scene: Scene, case: str) -> None:
     outdated_pair(scene)
-    before = freeze(scene.venv)
+    before, files = freeze(scene.venv), file_tree(scene.venv)
     make, reason = JOURNALS[case]
-    folder = update_folder(scene)
-    folder.mkdir(parents=True)
-    journal = folder / "journal.json"
-    journal.write_bytes(make(scene))
+    journal = plant(scene, make(scene))
 
     result = update(scene, "-y", "--installer", "uv")
     assert result.returncode == 5, describe(result)
@@ -451,39 +478,39 @@ def test_corrupt_journal_stops_the_update_in_one_line(scene: Scene, case: str) -
         f"pipfresh: error: an interrupted update left a journal that cannot be used ({journal}: "
     ), line
     assert reason in line
-    assert line.endswith(f"then delete {folder} to go on"), line
+    assert line.endswith(f"then delete {journal} to go on"), line
     assert freeze(scene.venv) == before
+    assert file_tree(scene.venv) == files
     assert journal.is_file()  # kept: the user decides
 
 
-def test_missing_restore_wheel_keeps_the_journal(scene: Scene) -> None:
+@pytest.mark.parametrize(
+    ("owner", "mode", "reason"),
+    [
+        (12345, 0o600, "owned by user 12345, not by you"),
+        (None, 0o666, "writable by other users"),
+    ],
+)
+def test_a_planted_journal_is_not_trusted(
+    scene: Scene, owner: int | None, mode: int, reason: str
+) -> None:
+    """A journal another user could have written is never acted on."""
+    if owner is not None and os.geteuid() != 0:
+        pytest.skip("needs root to give a file away")
     outdated_pair(scene)
-    before = freeze(scene.venv)  # aaa 1.0: not the journal's 0.9, so a restore is needed
-    folder = update_folder(scene)
-    folder.mkdir(parents=True)
-    (folder / "journal.json").write_bytes(valid_journal(scene))
-    wheel = folder / "restore" / "aaa-0.9-py3-none-any.whl"
-
-    result = scene.update(
-        "-y", "--installer", "uv", "--cache-dir", str(shared_cache(scene)),
-        env={**scene.env, "TZ": "UTC"},
-    )  # fmt: skip
+    before = freeze(scene.venv)
+    journal = plant(scene, valid_journal(scene, planned=["aaa", "bbb"]), mode)
+    if owner is not None:
+        os.chown(journal, owner, owner)
+    result = update(scene, "-y", "--installer", "uv")
     assert result.returncode == 5, describe(result)
-    assert stderr_lines(result.stderr) == [
-        "pipfresh: error: an interrupted update (started 2026-11-28 12:02) cannot be undone: "
-        f"restore wheel {wheel} cannot be read (No such file or directory); the next "
-        f"'pipfresh update' tries again from {folder} (delete that folder to give up on "
-        "restoring)"
-    ], describe(result)
+    assert reason in result.stderr
     assert freeze(scene.venv) == before
-    assert (folder / "journal.json").is_file()
 
 
 def test_outdated_warns_about_a_corrupt_journal(scene: Scene) -> None:
     outdated_pair(scene)
-    folder = update_folder(scene)
-    folder.mkdir(parents=True)
-    (folder / "journal.json").write_bytes(b"\x00garbage")
+    journal = plant(scene, b"\x00garbage")
     result = run_pipfresh(
         "--python", scene.venv.python, "--index-url", scene.server.url,
         "--cache-dir", str(shared_cache(scene)),
@@ -492,25 +519,25 @@ def test_outdated_warns_about_a_corrupt_journal(scene: Scene) -> None:
     assert result.returncode == 0, describe(result)
     [line] = stderr_lines(result.stderr)
     assert line.startswith("pipfresh: warning: an interrupted update left a journal that "), line
-    assert line.endswith(f"'pipfresh update' will refuse to run until {folder} is deleted"), line
+    assert line.endswith(f"'pipfresh update' will refuse to run until {journal} is deleted"), line
 
 
 def test_a_cache_folder_that_cannot_be_written_stops_the_update_in_one_line(
     scene: Scene,
 ) -> None:
-    """The lock and the journal live in the cache folder; without them an update could
-    not promise a restore, so it does not start. A read-only scan still runs."""
+    """The downloads go to the cache folder; without it nothing is installed. A
+    read-only scan still runs."""
     outdated_pair(scene)
     before = freeze(scene.venv)
     blocker = scene.tmp_path / "a-file"
     blocker.write_text("not a folder")
     cache = str(blocker / "cache")
     result = scene.update("-y", "--installer", "uv", "--cache-dir", cache)
-    assert result.returncode == 2, describe(result)
-    assert stderr_lines(result.stderr) == [
-        f"pipfresh: error: cannot write the update's lock in the cache folder {cache}: "
-        "Not a directory (choose another with --cache-dir or PIPFRESH_CACHE_DIR)"
-    ]
+    assert result.returncode == 3, describe(result)
+    assert stderr_lines(result.stderr)[-1] == (
+        f"pipfresh: error: cannot write the downloads in {cache}/wheels: "
+        "Not a directory; nothing was changed"
+    ), describe(result)
     assert freeze(scene.venv) == before
     scan = run_pipfresh(
         "--python", scene.venv.python, "--index-url", scene.server.url, "--cache-dir", cache,

@@ -267,6 +267,25 @@ def freeze(venv: Venv | Path | str) -> dict[str, str]:
     return found
 
 
+def file_tree(venv: Venv | Path | str) -> dict[str, str]:
+    """Every file of ``venv``'s site-packages and bin folders as {relative path: sha256},
+    bytecode caches left out: equal trees mean an exactly restored environment."""
+    import hashlib
+
+    venv = _as_venv(venv)
+    found: dict[str, str] = {}
+    for base in (venv.site_packages, venv.python.parent):
+        for path in sorted(base.rglob("*")):
+            parts = path.relative_to(base).parts
+            if "__pycache__" in parts or ".pipfresh-update" in parts or path.is_dir():
+                continue
+            key = f"{base.name}/{path.relative_to(base).as_posix()}"
+            found[key] = (
+                "link" if path.is_symlink() else hashlib.sha256(path.read_bytes()).hexdigest()
+            )
+    return found
+
+
 class VenvFactory:
     """Makes real venvs under ``root``: ``factory(name=None, python=..., with_pip=False)``."""
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
+import msgspec
+
 from pipfresh.auth import redact_url
 from pipfresh.errors import ConfigError, NetworkError
 from pipfresh.index.parse import (
@@ -99,13 +101,22 @@ def is_trusted(url: str, trusted_hosts: tuple[str, ...]) -> bool:
 
 
 def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
-    """All files from all sources, as pip merges indexes; a file listed twice counts once."""
-    if len(pages) == 1:
+    """All files from all sources, as pip merges indexes; a file listed twice counts once.
+
+    A file listed without its Requires-Python takes it from another index's listing of
+    the same file, or, being local, from its own metadata."""
+    # One source speaks one scheme: its first file tells whether it is local.
+    if len(pages) == 1 and not (pages[0].files and pages[0].files[0].url.startswith("file:")):
         return pages[0]
     files: dict[tuple[str, str], IndexFile] = {}
     for page in pages:
         for file in page.files:
             files.setdefault((file.filename, file.url), file)
+    _share_requires_python(files)
+    if any(f.requires_python is None and f.url.startswith("file:") for f in files.values()):
+        from pipfresh.index.localmeta import fill_requires_python
+
+        files = dict(zip(files, fill_requires_python(files.values()), strict=True))
     versions: tuple[str, ...] | None = None
     if any(p.versions is not None for p in pages):
         # A small local page (find-links folder, file:// index) has no versions list;
@@ -120,6 +131,28 @@ def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
         # Merged with a cached digest, the result is a digest too.
         complete=all(p.complete for p in pages),
     )
+
+
+def _share_requires_python(files: dict[tuple[str, str], IndexFile]) -> None:
+    """A mirror or find-links folder lists a file without its Requires-Python (PEP 503
+    HTML pages rarely carry it): where another index lists the same file (same name,
+    and the same sha256 where both say) with one, it holds for the copy too, as it is
+    the same file's metadata. Otherwise the copy would look installable on every
+    Python, and the newest release would be one that pip then refuses."""
+    known: dict[str, list[IndexFile]] = {}
+    for file in files.values():
+        if file.requires_python is not None:
+            known.setdefault(file.filename, []).append(file)
+    if not known:
+        return
+    for key, file in files.items():
+        if file.requires_python is not None or file.filename not in known:
+            continue
+        digest = file.sha256
+        for other in known[file.filename]:
+            if digest is None or other.sha256 is None or other.sha256 == digest:
+                files[key] = msgspec.structs.replace(file, requires_python=other.requires_python)
+                break
 
 
 def _listed(page: ProjectPage) -> tuple[str, ...] | None:

@@ -8,11 +8,17 @@ the environment, instead of racing an installer that is still writing.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipfresh.models import TargetEnv
 
 #: Variables of the installers' own configuration, never passed on: pipfresh tells
 #: them everything they need on the command line.
@@ -43,16 +49,34 @@ def installer_environ(base: Mapping[str, str], extra: Mapping[str, str]) -> dict
     return env
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    # Linux: the kernel kills the installer when pipfresh dies, even by SIGKILL, so no
+    # installer goes on writing while the next run restores the environment.
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def run_command(
     command: Sequence[str],
     environ: Mapping[str, str],
     on_output: Callable[[str], None] | None = None,
+    *,
+    pass_fds: Sequence[int] = (),
 ) -> InstallResult:
     """Run ``command`` to its end, handing each output line to ``on_output``.
 
     Any exception while waiting (KeyboardInterrupt included) stops the installer
     (SIGTERM, then SIGKILL after :data:`STOP_GRACE` seconds) and is re-raised once it
-    has exited.
+    has exited. ``pass_fds`` (the environment's lock) are inherited by the installer,
+    so the lock stays held for as long as the installer lives.
     """
     started = time.perf_counter()
     try:
@@ -63,6 +87,8 @@ def run_command(
             stderr=subprocess.STDOUT,
             env=dict(environ),
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
     except OSError as exc:
         message = f"cannot run {command[0]}: {exc.strerror or exc}\n"
@@ -124,6 +150,7 @@ class Backend:
     :meth:`uninstall_command`."""
 
     name: str
+    source: str = ""  # where it was found, as users read it: "uv on PATH"
     environ_overrides: Mapping[str, str] = {}
 
     def command(
@@ -144,11 +171,17 @@ class Backend:
         reinstall: bool = False,
         break_system_packages: bool = False,
         on_output: Callable[[str], None] | None = None,
+        pass_fds: Sequence[int] = (),
     ) -> InstallResult:
         command = self.command(
             python, files, reinstall=reinstall, break_system_packages=break_system_packages
         )
-        return run_command(command, self._environ(), on_output)
+        return run_command(command, self._environ(), on_output, pass_fds=pass_fds)
+
+    def own_distribution(self, target: TargetEnv) -> str | None:
+        """The target's distribution this installer runs from, if any (it must keep
+        working while the update replaces it, so its files are copied, not moved)."""
+        return None
 
     def uninstall(
         self,

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipfresh.install.process import Backend, as_requirements
+
+if TYPE_CHECKING:
+    from pipfresh.models import TargetEnv
 
 
 class UvInstaller(Backend):
@@ -33,3 +37,11 @@ class UvInstaller(Backend):
         if break_system_packages:
             command.append("--break-system-packages")
         return [*command, *names]
+
+    def own_distribution(self, target: TargetEnv) -> str | None:
+        # A uv installed in the target itself keeps working while uv is replaced.
+        import os
+
+        binary = os.path.normpath(os.path.abspath(self.uv))
+        prefix = os.path.normpath(os.path.abspath(target.prefix))
+        return "uv" if binary.startswith(prefix + os.sep) else None

@@ -1,0 +1,355 @@
+"""Keeping the files of the distributions an update replaces aside, and putting them back.
+
+Before the installer runs, every file that a replaced distribution's ``RECORD`` (or an
+egg-info's ``installed-files.txt``) lists is moved into the update's stash folder: a
+rename on the same file system, as pip's own uninstall does. The installer then finds
+those projects absent and installs the new versions fresh. On any failure or interrupt,
+or in a later run after a crash, :func:`put_back` deletes whatever the new versions may
+have written and moves the kept files back. That restores the exact previous files with
+no index and no wheel of the old version, however the old version was installed
+(built from an sdist, from a wheel that has since been deleted, by pip or by uv).
+
+The installer's own distribution (the target's pip, when it installs) is copied
+instead of moved, so that it can still run.
+
+Every path is checked to stay inside the environment (its prefix and installation
+scheme) or the stash folder, so a hostile RECORD or journal cannot make pipfresh move
+or delete files elsewhere. This module does file operations only: no installer, no
+reading of package metadata beyond the file lists.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import csv
+import errno
+import io
+import os
+import shutil
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from pipfresh.errors import PipfreshError
+
+#: A RECORD longer than this is not a package a user installed (a bound on hostile input).
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+#: Members a wheel may have for its file list to be read (a bound on hostile input).
+MAX_WHEEL_MEMBERS = 200_000
+
+
+class StashError(PipfreshError):
+    """A distribution's files cannot be kept aside (no file list, a path outside the
+    environment, an unreadable RECORD); nothing has been moved when it is raised by
+    :func:`plan_kept`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """One file kept aside: where it lives in the environment, and its slot (a path
+    relative to the stash folder). ``copy``: copied, the original left in place."""
+
+    original: str
+    slot: str
+    copy: bool = False
+
+
+def inside(path: str, roots: Iterable[str]) -> bool:
+    """``path`` (absolute, normalised) is one of ``roots`` or below one."""
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def environment_roots(prefix: str, paths: Mapping[str, str]) -> tuple[str, ...]:
+    """The folders an installer may write to: the prefix and every scheme path."""
+    found = [os.path.normpath(os.path.abspath(prefix))]
+    found += [os.path.normpath(os.path.abspath(p)) for p in paths.values() if p]
+    return tuple(dict.fromkeys(found))
+
+
+def record_files(metadata_dir: str) -> list[str]:
+    """Absolute, normalised paths of the files one installed distribution owns.
+
+    From ``RECORD`` (paths relative to the folder holding the ``.dist-info``), or an
+    egg-info's ``installed-files.txt`` (relative to the ``.egg-info``), plus every file
+    inside the metadata folder itself. Raises :class:`StashError` when there is no
+    such list: the files could not all be put back.
+    """
+    folder = Path(metadata_dir)
+    if folder.name.lower().endswith(".dist-info"):
+        listing, base = folder / "RECORD", folder.parent
+    elif folder.name.lower().endswith(".egg-info") and folder.is_dir():
+        listing, base = folder / "installed-files.txt", folder
+    else:
+        raise StashError(f"{folder.name}: no RECORD, so its files cannot be kept for a rollback")
+    try:
+        with open(listing, "rb") as f:
+            raw = f.read(MAX_RECORD_BYTES + 1)
+    except OSError as exc:
+        raise StashError(
+            f"{folder.name}: cannot read {listing.name} ({exc.strerror or exc}), so its "
+            "files cannot be kept for a rollback"
+        ) from None
+    if len(raw) > MAX_RECORD_BYTES:
+        raise StashError(f"{folder.name}: {listing.name} is larger than 64 MB")
+    text = raw.decode("utf-8", "replace")
+    if listing.name == "RECORD":
+        names = [row[0] for row in csv.reader(io.StringIO(text)) if row and row[0]]
+    else:
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    files = [os.path.normpath(os.path.join(base, name)) for name in names]
+    for dirpath, _dirs, filenames in os.walk(folder):
+        files += [os.path.normpath(os.path.join(dirpath, n)) for n in filenames]
+    return list(dict.fromkeys(files))
+
+
+def plan_kept(
+    owned: Sequence[tuple[str, Sequence[str]]],
+    roots: Sequence[str],
+    *,
+    copied: Iterable[str] = (),
+) -> list[Kept]:
+    """The slots for every existing file of ``owned`` (name, files) pairs; the names in
+    ``copied`` are copied rather than moved. Pure but for checking which files exist.
+
+    Raises :class:`StashError` for a file outside ``roots``.
+    """
+    copy_names = set(copied)
+    kept: list[Kept] = []
+    for i, (name, files) in enumerate(owned):
+        for j, path in enumerate(files):
+            if not inside(path, roots):
+                raise StashError(f"{name}: its RECORD names {path}, outside the environment")
+            if not os.path.lexists(path) or (os.path.isdir(path) and not os.path.islink(path)):
+                continue  # listed but never written (a .pyc), or a folder
+            kept.append(Kept(path, f"{i:05d}/{j:06d}", name in copy_names))
+    return kept
+
+
+def keep_aside(kept: Sequence[Kept], stash: Path, *, sync: bool = True) -> None:
+    """Move (or copy) every kept file into ``stash``, then remove the folders that the
+    moves left empty. On an error, whatever was moved stays recorded in ``kept`` and
+    :func:`put_back` brings it back."""
+    for item in kept:
+        dest = stash / item.slot
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if item.copy:
+            shutil.copy2(item.original, dest, follow_symlinks=False)
+        else:
+            _move(item.original, str(dest))
+    if sync:
+        _sync_tree(stash)
+    _prune_empty((os.path.dirname(k.original) for k in kept if not k.copy), stop=())
+
+
+def put_back(
+    kept: Sequence[Kept],
+    stash: Path,
+    clear: Iterable[str],
+    roots: Sequence[str],
+) -> list[str]:
+    """Undo an update: delete every path in ``clear`` (what the new versions may have
+    written, with the bytecode of their modules), then return every kept file to its
+    place. Idempotent, so a run interrupted halfway is finished by the next. Returns
+    the paths that could not be handled, each with why (empty: all done)."""
+    problems: list[str] = []
+    cleared: list[str] = []
+    for path in clear:
+        if not inside(path, roots):
+            problems.append(f"{path}: outside the environment, left alone")
+            continue
+        for victim in (path, *_bytecode_of(path)):
+            try:
+                if os.path.isdir(victim) and not os.path.islink(victim):
+                    continue
+                os.unlink(victim)
+                cleared.append(victim)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                problems.append(f"{victim}: {exc.strerror or exc}")
+    stash_root = os.path.normpath(os.path.abspath(stash))
+    for item in kept:
+        source = os.path.normpath(os.path.join(stash_root, item.slot))
+        if not inside(source, (stash_root,)) or not inside(item.original, roots):
+            problems.append(f"{item.original}: not a path this update kept, left alone")
+            continue
+        if not os.path.lexists(source):
+            continue  # never moved, or already back
+        try:
+            os.makedirs(os.path.dirname(item.original), exist_ok=True)
+            if item.copy:
+                temporary = f"{item.original}.pipfresh-restore"
+                shutil.copy2(source, temporary, follow_symlinks=False)
+                os.replace(temporary, item.original)
+                os.unlink(source)
+            else:
+                if os.path.isdir(item.original) and not os.path.islink(item.original):
+                    shutil.rmtree(item.original)  # the new version made a folder there
+                _move(source, item.original)
+        except OSError as exc:
+            problems.append(f"{item.original}: {exc.strerror or exc}")
+    _prune_empty((os.path.dirname(p) for p in cleared), stop=())
+    return problems
+
+
+def wheel_files(
+    wheel: Path, paths: Mapping[str, str], project: str, *, headers_base: str | None = None
+) -> list[str]:
+    """The absolute paths installing ``wheel`` may create in an environment with the
+    scheme ``paths`` (purelib, platlib, scripts, data, include): its members, mapped as
+    installers map ``.data/`` folders, and its console and GUI scripts."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_WHEEL_MEMBERS:
+                raise StashError(f"{wheel.name}: more than {MAX_WHEEL_MEMBERS} files")
+            names = [i.filename for i in infos if not i.filename.endswith("/")]
+            info_dir = _dist_info_dir(names, wheel.name)
+            root_is_purelib = _root_is_purelib(archive, info_dir)
+            scripts = _entry_point_scripts(archive, info_dir)
+    except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
+        raise StashError(f"{wheel.name}: cannot read the wheel ({exc})") from None
+    root = paths.get("purelib" if root_is_purelib else "platlib") or paths.get("purelib", "")
+    data_prefix = info_dir[: -len(".dist-info")] + ".data/"
+    found: list[str] = []
+    for name in names:
+        parts = PurePosixPath(name).parts
+        if ".." in parts or name.startswith("/"):
+            raise StashError(f"{wheel.name}: member {name!r} points outside its folder")
+        if name.startswith(data_prefix):
+            scheme, _, rest = name[len(data_prefix) :].partition("/")
+            if scheme == "headers":
+                base = headers_base or os.path.join(paths.get("include", ""), project)
+            else:
+                base = paths.get(scheme, "")
+            if not base or not rest:
+                continue
+            found.append(os.path.normpath(os.path.join(base, rest)))
+        else:
+            found.append(os.path.normpath(os.path.join(root, name)))
+    bindir = paths.get("scripts")
+    if bindir:
+        for script in scripts:
+            found.append(os.path.join(bindir, script))
+            if os.name == "nt":
+                found.append(os.path.join(bindir, f"{script}.exe"))
+    return list(dict.fromkeys(found))
+
+
+def remove_stash(stash: Path) -> None:
+    """Delete the stash folder (after a successful update or a completed restore)."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(stash)
+
+
+# ----- helpers -------------------------------------------------------------------------
+
+
+def _move(source: str, dest: str) -> None:
+    try:
+        os.replace(source, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # Another file system (a bin folder mounted apart): copy, then delete.
+        shutil.copy2(source, dest, follow_symlinks=False)
+        os.unlink(source)
+
+
+def _bytecode_of(path: str) -> Iterator[str]:
+    """The ``__pycache__`` files compiled from ``path``, a module of a new version."""
+    if not path.endswith(".py"):
+        return
+    folder, name = os.path.split(path)
+    cache = os.path.join(folder, "__pycache__")
+    stem = name[:-3] + "."
+    try:
+        entries = os.listdir(cache)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(stem) and entry.endswith(".pyc"):
+            yield os.path.join(cache, entry)
+
+
+def _prune_empty(folders: Iterable[str], *, stop: Sequence[str]) -> None:
+    """Remove the folders (and their parents) that are now empty."""
+    for folder in sorted(set(folders), key=len, reverse=True):
+        current = folder
+        while current and current not in stop:
+            try:
+                os.rmdir(current)
+            except OSError:
+                break  # not empty (the usual case: site-packages itself), or gone
+            current = os.path.dirname(current)
+
+
+def _sync_tree(folder: Path) -> None:
+    """fsync the folders of the stash, so that a power cut after the moves leaves them
+    where the journal says (a rename is durable once its folder is synced)."""
+    if os.name == "nt":
+        return
+    for dirpath, _dirs, _files in os.walk(folder):
+        try:
+            fd = os.open(dirpath, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _dist_info_dir(names: Sequence[str], wheel_name: str) -> str:
+    tops = {n.split("/", 1)[0] for n in names}
+    found = sorted(t for t in tops if t.endswith(".dist-info"))
+    if len(found) != 1:
+        raise StashError(f"{wheel_name}: expected one .dist-info folder, found {len(found)}")
+    return found[0]
+
+
+def _root_is_purelib(archive: zipfile.ZipFile, info_dir: str) -> bool:
+    try:
+        text = archive.read(f"{info_dir}/WHEEL")[:65536].decode("utf-8", "replace")
+    except KeyError:
+        return True
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "root-is-purelib":
+            return value.strip().lower() == "true"
+    return True
+
+
+def _entry_point_scripts(archive: zipfile.ZipFile, info_dir: str) -> list[str]:
+    try:
+        text = archive.read(f"{info_dir}/entry_points.txt")[:1048576].decode("utf-8", "replace")
+    except KeyError:
+        return []
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return []
+    names: list[str] = []
+    for section in ("console_scripts", "gui_scripts"):
+        if parser.has_section(section):
+            names += [n.strip() for n in parser.options(section) if n.strip()]
+    # A script name with a separator would write outside the scripts folder.
+    return [n for n in names if "/" not in n and "\\" not in n and n not in (".", "..")]
+
+
+__all__ = [
+    "Kept",
+    "StashError",
+    "environment_roots",
+    "inside",
+    "keep_aside",
+    "plan_kept",
+    "put_back",
+    "record_files",
+    "remove_stash",
+    "wheel_files",
+]
