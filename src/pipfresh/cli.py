@@ -144,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--timeout", metavar="SECONDS", type=_positive_float)
     net.add_argument("--isolated", action="store_true", help="ignore pip's config and PIP_*")
     net.add_argument(
+        "-c",
+        "--constraint",
+        metavar="FILE",
+        action="append",
+        default=[],
+        dest="constraints",
+        help="a pip constraints file (repeatable; added to pip's 'constraint' setting)",
+    )
+    net.add_argument(
         "--concurrency",
         metavar="N",
         type=_whole,
@@ -320,6 +329,7 @@ def _config(args: argparse.Namespace) -> UpgradeConfig:
         client_cert=args.client_cert,
         timeout=args.timeout,
         isolated=args.isolated,
+        constraints=tuple(args.constraints),
         cache_dir=args.cache_dir,
         max_age=args.max_age,
         refresh=args.refresh,

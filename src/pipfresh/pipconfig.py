@@ -75,8 +75,9 @@ _OPTION_FIELD: Mapping[str, str] = {
     "timeout": "timeout",
     "default-timeout": "timeout",
     "isolated": "isolated",
+    "constraint": "constraints",
 }
-_LIST_FIELDS = frozenset({"extra_index_urls", "find_links", "trusted_hosts"})
+_LIST_FIELDS = frozenset({"extra_index_urls", "find_links", "trusted_hosts", "constraints"})
 _BOOL_FIELDS = frozenset({"no_index", "isolated"})
 _PATH_FIELDS = frozenset({"cert", "client_cert"})
 
@@ -116,6 +117,7 @@ class CliIndexOptions:
     #: A number, or the raw option text (validated here, reported as a usage error).
     timeout: float | str | None = None
     isolated: bool = False
+    constraints: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class IndexConfig:
     timeout: float = DEFAULT_TIMEOUT
     no_index: bool = False
     isolated: bool = False
+    #: pip's constraints files (absolute paths): they limit what the update installs.
+    constraints: tuple[str, ...] = ()
     #: field name -> "PIP_INDEX_URL", "/etc/pip.conf [global]", "--index-url", "default"
     sources: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({}), hash=False, compare=False
@@ -427,6 +431,7 @@ def _apply_cli(cli: CliIndexOptions, values: _Values, sources: dict[str, str]) -
         ("extra_index_urls", "--extra-index-url", cli.extra_index_urls),
         ("find_links", "--find-links", cli.find_links),
         ("trusted_hosts", "--trusted-host", cli.trusted_hosts),
+        ("constraints", "--constraint", cli.constraints),
     )
     for target, flag, given in lists:
         if not given:
@@ -494,6 +499,7 @@ def _build(
         "timeout",
         "no_index",
         "isolated",
+        "constraints",
     )
     all_sources = {name: sources.get(name, "default") for name in fields}
     if no_index:
@@ -508,5 +514,6 @@ def _build(
         timeout=timeout,
         no_index=no_index,
         isolated=values.get("isolated") is True,
+        constraints=tuple(_find_link(x, environ, cwd) for x in strings("constraints")),
         sources=MappingProxyType(all_sources),
     )

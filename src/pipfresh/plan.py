@@ -147,7 +147,8 @@ def choose_targets(
         version = None if goal is None else parse_version(goal)
         if goal is None or version is None or (installed is not None and version <= installed):
             holders = ", ".join(
-                f"{h.name} {h.version} requires {h.requirement}" for h in status.held_back_by
+                f"{' '.join(filter(None, (h.name, h.version)))} requires {h.requirement}"
+                for h in status.held_back_by
             )
             reason = f"held back by {holders}" if holders else "no newer version can be chosen"
             dropped.append(Dropped(status.name, status.installed, status.latest, reason))

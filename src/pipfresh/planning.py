@@ -92,6 +92,8 @@ def plan_update(scan: ScanInput, report: Report, *, latest: bool = False) -> Pla
         return Planned(Plan((), tuple(dropped)), {}, time.perf_counter() - started)
     # Everything installed counts for consistency, not only the packages being checked.
     dists = read_installed(scan.target.sys_path)
+    if scan.constraints is not None:
+        dists.append(scan.constraints)  # pip's constraints hold like any requirement
     outdated = [p for p in report.packages if p.outdated and p.kind == "index"]
     fetched: dict[str, bytes] = {}
     plan = asyncio.run(_plan(scan, dists, targets, dropped, outdated, fetched, latest=latest))

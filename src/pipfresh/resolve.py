@@ -271,6 +271,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             return
         version = parse_version(dist.version)
         if version is None:
+            if dist.kind != "index":
+                # Never moves, and its requirements (pip's constraints among them) hold.
+                yield Cand(name, extras, Version("0"), dist.version, None, True)
             return
         yield Cand(name, extras, version, dist.version, None, True)
         if dist.kind != "index":

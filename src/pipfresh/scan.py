@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 from pipfresh import __version__
 from pipfresh.auth import redact_url
 from pipfresh.cache import Cache, CacheCorrupt, CacheEntry, default_cache_dir
+from pipfresh.constraints import constraints_dist
 from pipfresh.environment import PendingInspection, find_interpreter, inspect_target
 from pipfresh.errors import IndexError_, PipfreshError, UsageError
 from pipfresh.index.sources import UsableSources, is_local, merge_pages, read_local, usable_sources
@@ -85,6 +86,8 @@ class ScanInput:
     # of each outdated project, {name: {version: files}}, so planning need not fetch
     # those pages again (see keep_files).
     kept_files: dict[str, dict[str, tuple[IndexFile, ...]]] | None = None
+    # pip's constraints on installed projects, as one pseudo-distribution (or None).
+    constraints: InstalledDist | None = None
 
 
 def _warm_client(config: IndexConfig) -> None:
@@ -143,6 +146,7 @@ def prepare(
             client_cert=config.client_cert,
             timeout=config.timeout,
             isolated=config.isolated,
+            constraints=tuple(config.constraints),
         ),
         environ,
         cwd=cwd,
@@ -170,8 +174,10 @@ def prepare(
     dists = read_installed(target.sys_path)
     timings["read_installed"] = time.perf_counter() - started
     started = time.perf_counter()
-    # Every installed dist can hold another back, so this runs before any filtering.
-    requirements = analyse(dists, target.markers)
+    held = constraints_dist(index_config.constraints, (d.canonical_name for d in dists))
+    # Every installed dist can hold another back, so this runs before any filtering;
+    # so do pip's constraints, as the requirements of one pseudo-distribution.
+    requirements = analyse(dists if held is None else [*dists, held], target.markers)
     timings["requirements"] = time.perf_counter() - started
     wanted_names = {canonicalize_name(n) for n in names}
     if wanted_names:
@@ -201,6 +207,7 @@ def prepare(
         excluded=excluded,
         cache=cache,
         sources=sources,
+        constraints=held,
     )
 
 
@@ -529,7 +536,12 @@ def build_report(scan: ScanInput, results: Iterable[Result], seconds: float) -> 
             seconds=round(seconds, 3),
         ),
         timings={k: round(v, 3) for k, v in scan.timings.items()},
-        problems=scan.requirements.problems,
+        # A constraint the installed set breaks is pip's business, not an inconsistency.
+        problems=tuple(
+            p
+            for p in scan.requirements.problems
+            if scan.constraints is None or p.name != scan.constraints.name
+        ),
     )
 
 

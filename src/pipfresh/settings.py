@@ -57,6 +57,7 @@ class UpgradeConfig:
         client_cert: a client certificate (PEM, key included) for TLS (``--client-cert``).
         timeout: seconds allowed for each connect and read (``--timeout``).
         isolated: ignore pip's config files and ``PIP_*`` variables (``--isolated``).
+        constraints: pip constraints files (``-c``), added to pip's ``constraint``.
         cache_dir: where index answers are cached (default: ``PIPFRESH_CACHE_DIR``,
             else the platform's user cache folder).
         max_age: seconds a cached answer stays fresh when the server gives no
@@ -83,6 +84,7 @@ class UpgradeConfig:
     client_cert: str | None = None
     timeout: float | None = None
     isolated: bool = False
+    constraints: tuple[str, ...] = ()
     cache_dir: str | None = None
     max_age: float | None = None
     refresh: bool = False
