@@ -16,6 +16,7 @@ The helpers live in ``tests/support`` (``from support.wheels import build_wheel`
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +28,12 @@ import pytest
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:  # `import support` under any pytest import mode
     sys.path.insert(0, _TESTS)
+
+# A test run started in the background (a CI step, `cmd &`) inherits SIGINT ignored, and
+# so would every pipfresh the tests start: the Ctrl-C tests would then test nothing.
+# Catching it here gives the children the default disposition again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from support.index_server import IndexServer, PypiServer  # noqa: E402
 from support.venvs import VenvFactory, clean_env  # noqa: E402
