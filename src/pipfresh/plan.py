@@ -140,7 +140,12 @@ def choose_targets(
     targets: list[Target] = []
     dropped: list[Dropped] = []
     for status in statuses:
-        if not status.outdated or status.kind != "index" or status.latest is None:
+        if status.kind != "index":
+            # Never replaced by an index release: say so rather than skip it silently.
+            what = "an editable install" if status.kind == "editable" else "a direct URL install"
+            dropped.append(Dropped(status.name, status.installed, "", f"not updated: {what}"))
+            continue
+        if not status.outdated or status.latest is None:
             continue
         goal = status.latest if latest else status.wanted
         installed = parse_version(status.installed)
@@ -408,5 +413,10 @@ def plan_lines(plan: Plan) -> list[str]:
     if plan.dropped:
         lines.append("")
         lines.append("Not updated:")
-        lines.extend(f"  {d.name} {d.before} -> {d.after}: {d.reason}" for d in plan.dropped)
+        lines.extend(
+            f"  {d.name} {d.before} -> {d.after}: {d.reason}"
+            if d.after
+            else f"  {d.name} {d.before}: {d.reason}"
+            for d in plan.dropped
+        )
     return lines

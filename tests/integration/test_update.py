@@ -594,3 +594,16 @@ def test_stages_are_shown_on_a_terminal(scene: Scene) -> None:
         "pipfresh: installing 2 packages with uv",
         "pipfresh: checking the installed versions and requirements",
     ]
+
+
+def test_direct_url_installs_are_listed_as_not_updated(scene: Scene) -> None:
+    scene.publish("aaa", "1.0", "2.0")
+    scene.pin("aaa==1.0")
+    local = scene.wheels("kkk", "1.0")
+    install(scene.venv, local, index_url=None)  # a file: a PEP 610 direct URL install
+    scene.publish("kkk", "1.0", "3.0")
+    document = as_json(scene.update("--dry-run", "--format", "json"))
+    assert changes(document) == {"aaa": "2.0"}
+    assert dropped(document) == {"kkk": "not updated: a direct URL install"}
+    result = scene.update("--dry-run")
+    assert "  kkk 1.0: not updated: a direct URL install" in result.stdout.splitlines()
