@@ -799,7 +799,8 @@ async def _read_body(
     received = 0
     async for chunk in response.content.iter_any():
         received += len(chunk)
-        sink.write(decoder.feed(chunk))
+        for part in decoder.feed(chunk):
+            sink.write(part)
         if soft is not None:
             elapsed = time.monotonic() - started
             if elapsed > soft and received < MIN_DOWNLOAD_RATE * elapsed:

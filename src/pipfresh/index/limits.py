@@ -104,41 +104,54 @@ class _Inflater:
         is_zlib = (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
         self._zlib = zlib.decompressobj(zlib.MAX_WBITS if is_zlib else -zlib.MAX_WBITS)
 
-    def feed(self, data: bytes, room: int) -> bytes:
-        """Decode ``data``; raises :class:`Exceeded` (with ``room`` as the cause's
-        budget) when the output would pass ``room`` bytes."""
+    def feed(self, data: bytes, room: int) -> list[bytes]:
+        """Decode ``data`` in parts of at most STEP bytes; raises _Overflow when the
+        output would pass ``room`` bytes."""
         if self._zlib is None:
             data = self._head + data
             if not data or (not self._gzip and len(data) < 2):
                 self._head = data
-                return b""
+                return []
             self._head = b""
             self._start(data)
+        return self._drain(data, room)
+
+    def _drain(self, data: bytes, room: int) -> list[bytes]:
         assert self._zlib is not None
-        out = b""
+        parts: list[bytes] = []
+        produced = 0
         try:
-            while data:
+            while True:
                 if self.eof:
-                    if not self._gzip:
-                        return out  # trailing bytes after a deflate stream: ignored
+                    if not data or not self._gzip:
+                        return parts  # trailing bytes after a deflate stream: ignored
                     # gzip allows several members one after another.
                     self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
                     self.eof = False
-                # max_length room + 1: one byte more than allowed proves the excess
-                # without ever inflating more than the limit.
-                part = self._zlib.decompress(data, room - len(out) + 1)
-                out += part
-                if len(out) > room:
+                # At most one byte more than allowed: that proves the excess without
+                # ever inflating past the limit; STEP keeps each part small.
+                want = min(room - produced + 1, STEP)
+                part = self._zlib.decompress(data, want)
+                produced += len(part)
+                if produced > room:
                     raise _Overflow
-                data = self._zlib.unused_data if self._zlib.eof else b""
+                if part:
+                    parts.append(part)
                 self.eof = self._zlib.eof
+                data = self._zlib.unused_data if self.eof else self._zlib.unconsumed_tail
+                # A full part may leave output pending inside zlib even with no input.
+                if not data and len(part) < want:
+                    return parts
         except zlib.error as exc:
             raise DecodeFailed(f"damaged {self._encoding} body ({exc})") from None
-        return out
 
     def finish(self) -> None:
         if self._head or (self._zlib is not None and not self.eof):
             raise DecodeFailed(f"{self._encoding} body was cut short")
+
+
+#: Largest part one inflate call produces: memory per call stays small.
+STEP = 1 << 20
 
 
 class _Overflow(Exception):
@@ -175,24 +188,35 @@ class BoundedDecoder:
     def encoded(self) -> bool:
         return bool(self._stages)
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes) -> list[bytes]:
+        """The decoded parts of ``data`` (each at most STEP bytes once encoded)."""
         limit = self.limit
         self._raw += len(data)
         # The raw bytes count too: an identity body is its own decoding, and a
-        # compressed one larger than the limit cannot decode to less than a fraction
-        # of it that is still absurd for a page.
+        # compressed body larger than the decoded limit is no page either.
         if limit is not None and self._raw > limit:
             raise Exceeded(limit)
-        for stage in self._stages:
-            room = limit if limit is not None else 1 << 62
-            try:
-                data = stage.feed(data, room - self.size if stage is self._stages[-1] else room)
-            except _Overflow:
-                raise Exceeded(room) from None
-        self.size += len(data)
+        room = limit if limit is not None else 1 << 62
+        parts = [data]
+        for i, stage in enumerate(self._stages):
+            last = i == len(self._stages) - 1
+            out: list[bytes] = []
+            for part in parts:
+                # Every stage is bounded: the final one by what is left of the limit,
+                # an inner one (a bomb inside a bomb) by the limit per call.
+                try:
+                    decoded = stage.feed(part, room - self.size if last else room)
+                except _Overflow:
+                    raise Exceeded(room) from None
+                if last:
+                    self.size += sum(map(len, decoded))
+                out.extend(decoded)
+            parts = out
+        if not self._stages:
+            self.size += len(data)
         if limit is not None and self.size > limit:
             raise Exceeded(limit)
-        return data
+        return parts
 
     def finish(self) -> None:
         for stage in self._stages:
