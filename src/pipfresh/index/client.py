@@ -29,7 +29,7 @@ from urllib.request import getproxies, proxy_bypass, url2pathname
 
 import aiohttp
 
-from pipfresh.auth import credentials_for, redact_url, split_auth
+from pipfresh.auth import credentials_for, redact_url, split_auth, url_secrets
 from pipfresh.cache import CacheCorrupt
 from pipfresh.errors import (
     ConfigError,
@@ -233,7 +233,7 @@ class IndexClient:
         # trust_env would re-read them, and ~/.netrc, on every request.
         self._proxies = getproxies()
         self._secrets = tuple(
-            pw for url in (*self._index_urls, *self._find_links) if (pw := _password(url))
+            secret for url in (*self._index_urls, *self._find_links) for secret in url_secrets(url)
         )
         self._find_links_pages: dict[str, asyncio.Task[ProjectPage | None]] = {}
         self._on_request = on_request
@@ -907,11 +907,6 @@ def _status_error(status: int, project: str, shown: str) -> HTTPStatusError:
     return HTTPStatusError(
         f"HTTP {status} from {shown}{hint}", project=project, url=shown, status=status
     )
-
-
-def _password(url: str) -> str | None:
-    _, auth = split_auth(url)
-    return auth[1] if auth and auth[1] else None
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from pipfresh.auth import redact_url
+from pipfresh.auth import redact_url, unencoded_userinfo
 from pipfresh.errors import ConfigError, NetworkError
 from pipfresh.index.limits import MAX_PAGE_BYTES, Exceeded, TooLarge
 from pipfresh.index.parse import (
@@ -248,11 +248,18 @@ def _regular_inside(file_url: str, folder: str) -> bool:
 def check_url(url: str) -> SplitResult:
     """Split an index URL, or say in one line what is wrong with it."""
     shown = redact_url(url)
+    if unencoded_userinfo(url):
+        raise ConfigError(
+            f"index URL {shown}: the password holds an unencoded '/', '?', '#' or '@' "
+            "(percent-encode them: %2F, %3F, %23, %40)"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
-        raise ConfigError(f"index URL {shown}: {exc}") from None
+        # Not the ValueError's text: it may quote a piece of the authority.
+        reason = "port is not a number" if "Port" in str(exc) else "not a valid URL"
+        raise ConfigError(f"index URL {shown}: {reason}") from None
     if parts.scheme not in ("https", "http", "file"):
         raise ConfigError(
             f"index URL {shown}: unsupported scheme {parts.scheme!r} (use https, http or file)"
