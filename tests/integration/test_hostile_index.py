@@ -334,6 +334,33 @@ def test_dripping_download_is_cut_by_its_rate(index_server: IndexServer, tmp_pat
     assert seconds < 3 + QUICK
 
 
+def test_a_slow_but_steady_download_outlives_the_deadline(
+    index_server: IndexServer, tmp_path: Path
+) -> None:
+    index_server.add_project("demo")
+    body = os.urandom(2 << 20)
+    # 512 KB/s for 4 s: past the 3 s deadline of --timeout 1, but well above the rate.
+    for name in ("a.whl", "b.whl"):
+        index_server.drip(f"/files/{name}", interval=0.25, chunk=128 << 10, body=body)
+
+    async def both(c: IndexClient) -> list[object]:
+        return await asyncio.gather(
+            c.download(index_server.root_url + "/files/a.whl", project="demo", sha256=None),
+            c.download_to(
+                index_server.root_url + "/files/b.whl",
+                tmp_path / "b.whl",
+                project="demo",
+                sha256=hashlib.sha256(body).hexdigest(),
+            ),
+        )
+
+    result, seconds = run_with(client_for(index_server, tmp_path, timeout=1), both)
+    assert not isinstance(result, BaseException), result
+    assert result == [body, len(body)]
+    assert seconds > 3  # it did outlive the deadline
+    assert (tmp_path / "b.whl").read_bytes() == body
+
+
 # --------------------------------------------------------------------------------------
 # zip-bomb METADATA
 # --------------------------------------------------------------------------------------

@@ -347,7 +347,11 @@ class IndexClient:
         if url.startswith("file:"):
             body = _read_local(url, max_bytes, project=project, shown=shown)
         else:
-            response = await self._get(url, project, limit=max_bytes, what="file")
+            # Without a bound it is a wheel (the update's): a download, paced by its
+            # rate rather than cut at the deadline or the run's end.
+            response = await self._get(
+                url, project, limit=max_bytes, what="file", streaming=max_bytes is None
+            )
             if response is None:
                 raise NotFound(f"not found: {shown}", project=project, url=shown)
             body = response.body
@@ -530,6 +534,7 @@ class IndexClient:
         limit: int | None = None,
         what: str = "answer",
         sink: _Sink | None = None,
+        streaming: bool = False,
     ) -> Response | None:
         """One logical GET with bounded retries; None for 404/410.
 
@@ -541,10 +546,12 @@ class IndexClient:
         byte budget (wheel downloads are not: they are network-bound, not CPU-bound).
         ``limit``: decoded bytes the body may have (:class:`TooLarge` past it; the
         body is decoded here, within it, never by aiohttp). ``sink``: where the body
-        goes (a streamed download); then the answer's ``body`` is empty, the request
-        may outlive its deadline while it keeps up :data:`MIN_DOWNLOAD_RATE`, and the
+        goes (a streamed download); then the answer's ``body`` is empty.
+        ``streaming`` (implied by ``sink``): a download of any size, which may outlive
+        its deadline while it keeps up :data:`MIN_DOWNLOAD_RATE`, and to which the
         run deadline does not apply. ``what`` names the body in errors ("page").
         """
+        streaming = streaming or sink is not None
         accepted = (200, 206, 304, 416) if ranged else (200, 304)
         shown = redact_url(url)
         bare_url, auth = split_auth(url)
@@ -561,7 +568,7 @@ class IndexClient:
             retry_after: str | None = None
             refused = False  # 429/503: the server asks everyone to slow down
             failure: IndexError_
-            hard = self._hard_limit(sink is not None, project, shown)
+            hard = self._hard_limit(streaming, project, shown)
             async with self.limit.slot() as ticket:
                 if self._on_request is not None:
                     self._on_request(project)
@@ -579,6 +586,7 @@ class IndexClient:
                         page=page,
                         limit=limit,
                         sink=sink,
+                        streaming=streaming,
                     )
                     answer = await asyncio.wait_for(request, hard)
                     status = answer.status
@@ -676,11 +684,12 @@ class IndexClient:
         page: bool,
         limit: int | None,
         sink: _Sink | None,
+        streaming: bool,
     ) -> Response:
         """Send one request and read its answer: the body only for an accepted status."""
         started = time.monotonic()
         soft = self._request_deadline
-        if sink is not None and soft is not None:
+        if streaming and soft is not None:
             # A download has no overall bound, but its headers must come in time.
             response = await asyncio.wait_for(request, soft)
         else:
@@ -710,7 +719,7 @@ class IndexClient:
                             target,
                             limit,
                             started=started,
-                            soft=soft if sink is not None else None,
+                            soft=soft if streaming else None,
                         )
                     if isinstance(target, _MemorySink):
                         body = target.value()
