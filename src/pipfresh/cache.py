@@ -467,6 +467,7 @@ class Cache:
         self._checked = False
         self._refused: str | None = None
         self._safe_folders: set[Path] = set()
+        self._index_checked: dict[str, bool] = {}
 
     # ----------------------------------------------------------------- ownership
 
@@ -487,6 +488,14 @@ class Cache:
             if self._refused is not None:
                 self._refused = f"not using the cache {self.root}: {self._refused}"
         return self._refused
+
+    def _index_ok(self, index_url: str) -> bool:
+        """:meth:`_folder_ok` for an index's folder, remembered by URL (a warm scan
+        asks once per project: a Path's hash costs more than the check saves)."""
+        ok = self._index_checked.get(index_url)
+        if ok is None:
+            ok = self._index_checked[index_url] = self._folder_ok(self._index(index_url)[1])
+        return ok
 
     def _folder_ok(self, folder: Path) -> bool:
         """A folder inside the cache: a real folder (no symlink), ours, not writable by
@@ -572,14 +581,13 @@ class Cache:
         conditional, and ``--offline`` may use it. Never raises.
         """
         path = self._entry_path(index_url, project)
-        if path is None or self.refused is not None or not self._folder_ok(path.parent):
+        if path is None or self.refused is not None or not self._index_ok(index_url):
             return None
         try:
-            fd = _open_own(path)
+            fd, st = _open_own(path)
         except OSError:
             return None
         try:
-            st = os.fstat(fd)
             header, body = _read_header(fd, st.st_size)
         except OSError:
             os.close(fd)
@@ -675,7 +683,7 @@ class Cache:
         the whole file); ``no-store`` drops the entry.
         """
         path = self._entry_path(index_url, project)
-        if path is None or self.refused is not None or not self._folder_ok(path.parent):
+        if path is None or self.refused is not None or not self._index_ok(index_url):
             return False
         if cache_control is not None:
             control = parse_cache_control(cache_control)
@@ -888,6 +896,8 @@ class Cache:
                 _unlink(path)
         self._stats = None
         self._made.clear()
+        self._safe_folders.clear()
+        self._index_checked.clear()
         return removed
 
 
@@ -986,23 +996,18 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _MAX_STATS_BYTES = 16 << 20
 
 
-def _uid() -> int | None:
-    geteuid = getattr(os, "geteuid", None)
-    return None if geteuid is None else int(geteuid())
-
-
-def _gid() -> int | None:
-    getegid = getattr(os, "getegid", None)
-    return None if getegid is None else int(getegid())
+# Read once: a process that changes its user keeps the cache it first chose.
+_UID: int | None = os.geteuid() if hasattr(os, "geteuid") else None
+_GID: int | None = os.getegid() if hasattr(os, "getegid") else None
 
 
 def _foreign(st: os.stat_result) -> str | None:
     """Why a file or folder of the cache is not ours to trust, or None."""
-    me = _uid()
+    me = _UID
     if me is not None and st.st_uid != me:
         return f"owned by uid {st.st_uid}, not by you (uid {me})"
     writable = st.st_mode & 0o022
-    if writable & 0o020 and st.st_gid == _gid():
+    if writable & 0o020 and st.st_gid == _GID:
         # Group-writable is the default (umask 002) where each user has a group of
         # their own, as on Debian and Fedora: that group is no one else.
         writable &= ~0o020
@@ -1028,9 +1033,9 @@ def _unsafe(folder: Path, *, follow: bool) -> str | None:
     return _foreign(st)
 
 
-def _open_own(path: Path) -> int:
-    """An fd on ``path`` if it is a regular file of ours that others cannot write; OSError
-    otherwise. Never follows a symlink, and never blocks on a FIFO."""
+def _open_own(path: Path) -> tuple[int, os.stat_result]:
+    """An fd on ``path`` (and its stat) if it is a regular file of ours that others
+    cannot write; OSError otherwise. Never follows a symlink, never blocks on a FIFO."""
     flags = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags)
     try:
@@ -1040,11 +1045,11 @@ def _open_own(path: Path) -> int:
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st
 
 
 def _read_own(path: Path, limit: int) -> bytes:
-    fd = _open_own(path)
+    fd, _ = _open_own(path)
     try:
         data = os.read(fd, limit + 1)
     finally:
