@@ -53,6 +53,7 @@ from pipfresh.index.limits import (
     DecodeFailed,
     Exceeded,
     TooLarge,
+    describe_size,
 )
 from pipfresh.index.parse import parse_project_page
 from pipfresh.index.sources import (
@@ -611,7 +612,13 @@ class IndexClient:
                     raise MalformedPage(f"{exc} ({shown})", project=project, url=shown) from None
                 except _TooSlow as exc:
                     self.limit.overloaded(ticket)
-                    raise self._deadline_error(exc.seconds, project, shown) from None
+                    raise NetworkError(
+                        f"download slower than {describe_size(MIN_DOWNLOAD_RATE)}/s past its "
+                        f"{exc.seconds:g} s deadline ({REQUEST_DEADLINE_FACTOR} x the "
+                        f"{self._config.timeout:g} s timeout) ({shown})",
+                        project=project,
+                        url=shown,
+                    ) from None
                 except asyncio.TimeoutError:
                     self.limit.overloaded(ticket)
                     if hard is not None and time.monotonic() - started >= hard - 0.05:
