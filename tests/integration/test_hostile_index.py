@@ -521,3 +521,47 @@ def test_scan_against_a_gzip_bomb_stays_under_200_mb(
     assert {p["name"]: p["latest"] for p in document["packages"]} == {"other": "2.0"}
     print(f"4 GiB gzip bomb: peak RSS {peak_mb} MB, {seconds:.1f} s")
     assert 0 < peak_mb < RSS_LIMIT_MB, peak_mb
+
+
+# --------------------------------------------------------------------------------------
+# a shared cache another user may write to
+# --------------------------------------------------------------------------------------
+
+
+def test_scan_with_a_world_writable_cache_neither_reads_nor_writes_it(
+    index_server: IndexServer, tmp_path: Path
+) -> None:
+    """A poisoned entry planted in a world-writable cache ("demo 1.0 is the newest")
+    must not be believed: the scan asks the index and leaves the cache alone."""
+    from integration.test_fault_matrix import new_venv
+    from integration.test_scan_helpers import pipfresh_env, run_pipfresh
+    from pipfresh.cache import Cache
+
+    venv = new_venv(tmp_path / "venv", ("demo", "1.0"))
+    index_server.add_bytes("demo-1.0-py3-none-any.whl", b"wheel")
+    index_server.add_bytes("demo-2.0-py3-none-any.whl", b"wheel")
+    shared = tmp_path / "shared-cache"
+    poisoned = ProjectPage(
+        "demo", (IndexFile("demo-1.0-py3-none-any.whl", "https://x/demo-1.0-py3-none-any.whl"),)
+    )
+    assert Cache(shared, max_age=1e9).store(
+        index_server.url, "demo", poisoned, fetched_at=time.time()
+    )
+    os.chmod(shared, 0o777)
+    before = sorted(p.relative_to(shared) for p in shared.rglob("*"))
+    env = pipfresh_env(tmp_path, extra={"PIPFRESH_CACHE_DIR": str(shared)})
+    result = run_pipfresh(
+        "--python", venv.path, "-i", index_server.url, "--format", "json", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert {p["name"]: p["latest"] for p in document["packages"]} == {"demo": "2.0"}
+    assert index_server.count("/simple/demo/") == 1
+    assert sorted(p.relative_to(shared) for p in shared.rglob("*")) == before
+    clear = run_pipfresh("cache", "clear", "--cache-dir", shared, env=env, cwd=tmp_path)
+    assert clear.returncode == 2, clear.stdout + clear.stderr
+    assert clear.stderr == (
+        f"pipfresh: error: cache clear: not using the cache {shared}: writable by others "
+        "(mode 777); nothing was removed\n"
+    )
+    assert sorted(p.relative_to(shared) for p in shared.rglob("*")) == before
