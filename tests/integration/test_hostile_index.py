@@ -452,6 +452,26 @@ def test_huge_pep658_metadata_file_falls_back_to_the_wheel(
     assert seconds < QUICK
 
 
+def test_a_wheel_streamed_for_its_metadata_stops_at_its_listed_size(
+    index_server: IndexServer, tmp_path: Path
+) -> None:
+    index_server.add_project("demo")
+    # A server that ignores Range and sends 40 MB for a wheel the index lists as 1000
+    # bytes: too large to keep in memory, then cut at the listed size on disk.
+    index_server.stream("/files/demo-1.0-py3-none-any.whl", 40 << 20, chunked=True)
+    wheel = IndexFile.build(
+        "demo-1.0-py3-none-any.whl",
+        index_server.file_url("demo-1.0-py3-none-any.whl"),
+        size=1000,
+    )
+    error, seconds = run_with(
+        client_for(index_server, tmp_path), lambda c: wheel_metadata(c, "demo", wheel, {})
+    )
+    assert isinstance(error, TooLarge), error
+    assert one_line(error).startswith("download larger than 1000 bytes decoded (http://"), error
+    assert seconds < QUICK
+
+
 # --------------------------------------------------------------------------------------
 # a whole scan against a bomb: bounded memory (a subprocess, to measure its peak RSS)
 # --------------------------------------------------------------------------------------

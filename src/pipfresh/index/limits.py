@@ -25,6 +25,7 @@ __all__ = [
     "IN_MEMORY_WHEEL_BYTES",
     "MAX_METADATA_BYTES",
     "MAX_PAGE_BYTES",
+    "MAX_WHEEL_BYTES",
     "MIN_DOWNLOAD_RATE",
     "REQUEST_DEADLINE_FACTOR",
     "RUN_DEADLINE",
@@ -45,6 +46,9 @@ MAX_METADATA_BYTES = 16 << 20
 #: A wheel downloaded only to read its METADATA is kept in memory for the install
 #: up to this size; a larger one is streamed to a temporary file and not kept.
 IN_MEMORY_WHEEL_BYTES = 32 << 20
+#: A wheel downloaded only to read its METADATA, when the index gives no size: the
+#: largest real wheels (CUDA builds) are about 3 GB.
+MAX_WHEEL_BYTES = 4 << 30
 #: One request (headers and body) must finish within this many times ``--timeout``:
 #: ``--timeout`` bounds each read, so a server dripping one byte a second would
 #: otherwise never time out. A deadline that passes is not retried.

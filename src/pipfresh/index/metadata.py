@@ -19,7 +19,12 @@ from typing import IO, TYPE_CHECKING
 
 from pipfresh.errors import IndexError_
 from pipfresh.index import lazywheel
-from pipfresh.index.limits import IN_MEMORY_WHEEL_BYTES, MAX_METADATA_BYTES, TooLarge
+from pipfresh.index.limits import (
+    IN_MEMORY_WHEEL_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_WHEEL_BYTES,
+    TooLarge,
+)
 from pipfresh.models import IndexFile
 
 if TYPE_CHECKING:  # aiohttp stays off the import path until a client is made
@@ -62,7 +67,16 @@ async def wheel_metadata(
             return found.text
         with tempfile.TemporaryDirectory(prefix="pipfresh-wheel-") as folder:
             path = Path(folder) / "wheel.whl"
-            size = await client.download_to(wheel.url, path, project=project, sha256=wheel.sha256)
+            # No larger than the index says (PEP 700 size), else MAX_WHEEL_BYTES: the
+            # temporary folder is no place for an endless body either.
+            listed = wheel.size if wheel.size is not None and wheel.size >= 0 else None
+            size = await client.download_to(
+                wheel.url,
+                path,
+                project=project,
+                sha256=wheel.sha256,
+                max_bytes=MAX_WHEEL_BYTES if listed is None else listed,
+            )
             if size <= IN_MEMORY_WHEEL_BYTES:
                 body = path.read_bytes()
                 fetched[wheel.url] = body
