@@ -12,8 +12,11 @@ Where credentials come from, for one request URL (the order pip uses, keyring as
 
 Every URL shown to the user goes through :func:`redact_url`; error texts that may
 quote a URL or a password go through :func:`redact_text`. URLs must percent-encode
-``/``, ``?``, ``#`` and ``@`` inside a password, as RFC 3986 requires; otherwise
-the password is not recognised as one.
+``/``, ``?``, ``#`` and ``@`` inside a password, as RFC 3986 requires, for the
+password to be *sent*; but redaction does not rely on it: ``user:pa/ss#w@rd@host``
+shows as ``user:****@host``, whatever the password holds (see :func:`_secret_end`).
+A lone token holding an unencoded ``/`` cannot be told from a host and path, and is
+shown (encode it).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ __all__ = [
     "redact_text",
     "redact_url",
     "split_auth",
+    "unencoded_userinfo",
+    "url_secrets",
 ]
 
 REDACTED = "****"
@@ -44,8 +49,14 @@ _URL = re.compile(
     r"^(?P<head>(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//)(?P<authority>[^/?#]*)(?P<rest>.*)$",
     re.DOTALL,
 )
-# A URL with userinfo somewhere inside free text.
-_URL_IN_TEXT = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#@]*)@")
+# A URL inside free text: the scheme, then anything up to whitespace or a quote.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*")
+_HEAD = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//")
+# An "@" that a host (a name, an IPv4 or a bracketed IPv6 address, maybe a port)
+# follows, up to the end of the authority: where a userinfo may end.
+_AT_HOST = re.compile(
+    r"@(?=(?:\[[0-9A-Fa-f:.]*\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(?::[0-9]*)?(?:[/?#\s)\]]|$))"
+)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -71,18 +82,76 @@ def _redact_userinfo(userinfo: str) -> str:
     return f"{user}:{REDACTED}" if sep else REDACTED
 
 
+def _secret_end(url: str, start: int) -> int | None:
+    """Where the userinfo that starts at ``start`` ends (its "@"), or None.
+
+    RFC 3986 ends the authority at the first ``/``, ``?`` or ``#``, but a password
+    with one of those (or an "@") unencoded runs past it. So when the text looks
+    like ``user:...`` the userinfo is taken to run to the *last* "@" that a host
+    follows. ``user:12/x@host`` cannot be told from ``host:12/path@host``: an odd
+    URL with an "@" in its path may lose too much to ``****``, a password never
+    too little.
+    """
+    stop = len(url)
+    for mark in "/?#":
+        found = url.find(mark, start)
+        if found != -1:
+            stop = min(stop, found)
+    first = url[start:stop]
+    at = first.rfind("@")
+    if at == -1 and ":" not in first:
+        return None  # no userinfo (a lone token must encode a "/")
+    if at != -1 and ":" not in first[:at]:
+        return start + at  # a lone token: as RFC 3986 splits it
+    ats = [m.start() for m in _AT_HOST.finditer(url, start)]
+    if ats:
+        return ats[-1]
+    return None if at == -1 else start + at
+
+
 def redact_url(url: str) -> str:
     """``url`` with its password (or lone token) replaced by ``****``; never raises."""
-    if "//" not in url:
+    head = _HEAD.match(url)
+    if head is None:
         # A mistyped URL without a scheme ("user:pw@host/simple") still hides its secret.
-        at, slash = url.find("@"), url.find("/")
-        if at > 0 and (slash == -1 or at < slash):
+        at = _secret_end(url, 0) if "@" in url else None
+        if at is not None and at > 0:
             return f"{_redact_userinfo(url[:at])}{url[at:]}"
         return url
-    head, hostport, rest, userinfo = _split_authority(url)
-    if not userinfo:
+    start = head.end()
+    at = _secret_end(url, start)
+    if at is None or at == start:
         return url
-    return f"{head}{_redact_userinfo(userinfo)}@{hostport}{rest}"
+    return f"{url[:start]}{_redact_userinfo(url[start:at])}{url[at:]}"
+
+
+def unencoded_userinfo(url: str) -> bool:
+    """Whether the userinfo of ``url`` runs past where RFC 3986 ends it: a password
+    holding an unencoded ``/``, ``?``, ``#`` or ``@``. Sent as it is, its first part
+    would go as the password to the wrong host."""
+    head = _HEAD.match(url)
+    start = head.end() if head else 0
+    robust = _secret_end(url, start)
+    _, _, _, userinfo = _split_authority(url)
+    if robust is None:
+        return False
+    return userinfo is None or start + len(userinfo) != robust
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The password (or lone token) of ``url`` as written, and percent-decoded, for
+    scrubbing messages. As written means as :func:`redact_url` finds it: with an
+    unencoded ``/`` or ``#`` that is the whole password, not the piece before it
+    that RFC 3986 parsing would give (and which may be a single letter, unsafe to
+    scrub from a message)."""
+    head = _HEAD.match(url)
+    start = head.end() if head else 0
+    at = _secret_end(url, start)
+    if at is None:
+        return ()
+    user, sep, password = url[start:at].partition(":")
+    secret = password if sep else user
+    return tuple(dict.fromkeys(s for s in (secret, unquote(secret)) if s))
 
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
@@ -97,7 +166,7 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     # Longest first, so a secret containing a shorter one is removed whole.
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, REDACTED)
-    return _URL_IN_TEXT.sub(lambda m: f"{m['head']}{_redact_userinfo(m['userinfo'])}@", text)
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m[0]), text)
 
 
 def split_auth(url: str) -> tuple[str, Credentials | None]:

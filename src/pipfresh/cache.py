@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pipfresh.auth import split_auth
-from pipfresh.errors import PipfreshError
+from pipfresh.errors import ConfigError, PipfreshError
 from pipfresh.index.parse import version_from_filename
 from pipfresh.models import IndexFile, ProjectPage
 
@@ -61,6 +62,7 @@ __all__ = [
     "CacheCorrupt",
     "CacheEntry",
     "CacheInfo",
+    "UnsafeCache",
     "default_cache_dir",
     "index_key",
     "parse_cache_control",
@@ -79,6 +81,12 @@ _VERSIONED_DIR = re.compile(r"simple-v\d+")
 _VERSIONED_STATS = re.compile(r"stats-v\d+\.json")
 _PROJECT = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SEPARATORS = re.compile(r"[-_.]+")
+
+
+class UnsafeCache(ConfigError):
+    """The cache folder is not safe to use: another user owns it or may write to it,
+    or a symlink stands where a folder is expected. A scan goes on without the cache
+    (:attr:`Cache.refused` says why, once); ``cache clear`` refuses."""
 
 
 class CacheCorrupt(PipfreshError):
@@ -456,6 +464,71 @@ class Cache:
         self._indexes: dict[str, tuple[str, Path]] = {}  # index URL -> (bare URL, folder)
         self._stats: dict[str, tuple[int, float]] | None = None
         self._writer: ThreadPoolExecutor | None = None
+        self._checked = False
+        self._refused: str | None = None
+        self._safe_folders: set[Path] = set()
+        self._index_checked: dict[str, bool] = {}
+
+    # ----------------------------------------------------------------- ownership
+
+    @property
+    def refused(self) -> str | None:
+        """Why the cache is not used (one line), or None when it is.
+
+        Checked once, on first use, as pip checks its cache: the folder (its real
+        path: a symlinked cache folder is fine) must be a folder owned by the
+        current user that no one else may write to. A refused cache is neither read
+        nor written: in a folder another user controls, an entry could be planted
+        to answer "up to date" for everything, or a journal to make the next update
+        install something else.
+        """
+        if not self._checked:
+            self._checked = True
+            self._refused = _unsafe(self.root, follow=True)
+            if self._refused is not None:
+                self._refused = f"not using the cache {self.root}: {self._refused}"
+        return self._refused
+
+    def _index_ok(self, index_url: str) -> bool:
+        """:meth:`_folder_ok` for an index's folder, remembered by URL (a warm scan
+        asks once per project: a Path's hash costs more than the check saves)."""
+        ok = self._index_checked.get(index_url)
+        if ok is None:
+            ok = self._index_checked[index_url] = self._folder_ok(self._index(index_url)[1])
+        return ok
+
+    def _folder_ok(self, folder: Path) -> bool:
+        """A folder inside the cache: a real folder (no symlink), ours, not writable by
+        others, and so are the folders between it and the root; checked once each."""
+        if folder in self._safe_folders:
+            return True
+        if folder.parent not in (self.root, folder) and not self._folder_ok(folder.parent):
+            return False  # e.g. simple-v1 itself a symlink
+        if _unsafe(folder, follow=False) is not None:
+            return False
+        self._safe_folders.add(folder)
+        return True
+
+    def _make_folder(self, folder: Path) -> bool:
+        """Create ``folder`` inside the cache, and the cache folders above it, 0700 (the
+        umask may take more away), checking each that already exists."""
+        if self.refused is not None:
+            return False
+        try:
+            inside = folder.relative_to(self.root).parts
+        except ValueError:
+            return False
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            self.root.mkdir(mode=0o700)
+        part = self.root
+        for name in inside:
+            part = part / name
+            with contextlib.suppress(FileExistsError):
+                part.mkdir(mode=0o700)
+            if not self._folder_ok(part):
+                return False
+        return True
 
     # ----------------------------------------------------------------- writing off the loop
 
@@ -508,14 +581,13 @@ class Cache:
         conditional, and ``--offline`` may use it. Never raises.
         """
         path = self._entry_path(index_url, project)
-        if path is None:
+        if path is None or self.refused is not None or not self._index_ok(index_url):
             return None
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            fd, st = _open_own(path)
         except OSError:
             return None
         try:
-            st = os.fstat(fd)
             header, body = _read_header(fd, st.st_size)
         except OSError:
             os.close(fd)
@@ -580,6 +652,8 @@ class Cache:
         path = self._entry_path(index_url, project)
         if control.no_store or path is None or _has_credentials(page):
             return False
+        if self.refused is not None:
+            return False
         max_age = None if control.max_age is None else max(control.max_age - age, 0.0)
         keys, blobs = _group_files(page)
         header = _Header(
@@ -609,7 +683,7 @@ class Cache:
         the whole file); ``no-store`` drops the entry.
         """
         path = self._entry_path(index_url, project)
-        if path is None:
+        if path is None or self.refused is not None or not self._index_ok(index_url):
             return False
         if cache_control is not None:
             control = parse_cache_control(cache_control)
@@ -645,10 +719,12 @@ class Cache:
         temp = folder / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             if folder not in self._made:
-                folder.mkdir(parents=True, exist_ok=True)
+                if not self._make_folder(folder):
+                    self.write_failed = True
+                    return False
                 self._note_index_url(folder, index_url)
                 self._made.add(folder)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
             try:
                 with open(fd, "wb") as f:
                     f.writelines(parts)
@@ -665,7 +741,7 @@ class Cache:
 
     def _note_index_url(self, folder: Path, index_url: str) -> None:
         target = folder / INDEX_URL_FILE
-        if target.exists():
+        if os.path.lexists(target):
             return
         temp = folder / f".{INDEX_URL_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         temp.write_text(self._index(index_url)[0] + "\n", encoding="utf-8")
@@ -675,21 +751,25 @@ class Cache:
 
     def _load_stats(self) -> dict[str, tuple[int, float]]:
         if self._stats is None:
-            try:
-                raw = (self.root / STATS_FILE).read_bytes()
-                self._stats = msgspec.json.decode(raw, type=dict[str, tuple[int, float]])
-            except (OSError, msgspec.DecodeError, msgspec.ValidationError):
-                self._stats = {}
+            self._stats = {}
+            if self.refused is None:
+                try:
+                    raw = _read_own(self.root / STATS_FILE, _MAX_STATS_BYTES)
+                    self._stats = msgspec.json.decode(raw, type=dict[str, tuple[int, float]])
+                except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+                    pass
         return self._stats
 
     def written_within(self, seconds: float, *, now: float) -> bool:
         """Whether a networked run finished less than ``seconds`` ago (its statistics
         file says so): a hint that the next scan is likely answered from the cache."""
         try:
-            modified = (self.root / STATS_FILE).stat().st_mtime
+            st = (self.root / STATS_FILE).lstat()
         except OSError:
             return False
-        return 0 <= now - modified < seconds
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        return 0 <= now - st.st_mtime < seconds
 
     def priorities(self, names: Iterable[str]) -> dict[str, float]:
         """Expected cost of fetching each project (higher first), from the last run.
@@ -731,11 +811,17 @@ class Cache:
             if key is not None:
                 current[key] = (int(size), round(float(seconds), 4))
         self._stats = current
+        if self.refused is not None:
+            return False
         path = self.root / STATS_FILE
         temp = self.root / f".{STATS_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            temp.write_bytes(msgspec.json.encode(dict(sorted(current.items()))))
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                self.root.mkdir(mode=0o700)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+            with open(fd, "wb") as f:
+                f.write(msgspec.json.encode(dict(sorted(current.items()))))
             os.replace(temp, path)
         except OSError:
             _unlink(temp)
@@ -746,15 +832,11 @@ class Cache:
     # ----------------------------------------------------------------- maintenance
 
     def _index_folders(self) -> Iterator[Path]:
-        try:
-            tops = [p for p in self.root.iterdir() if _VERSIONED_DIR.fullmatch(p.name)]
-        except OSError:
-            return
+        """The index folders, never through a symlink (one planted in place of a folder
+        is skipped here; :meth:`clear` removes the link itself)."""
+        tops = [p for p in _real_folders(self.root) if _VERSIONED_DIR.fullmatch(p.name)]
         for top in tops:
-            try:
-                yield from (p for p in top.iterdir() if p.is_dir())
-            except OSError:
-                continue
+            yield from _real_folders(top)
 
     def info(self) -> CacheInfo:
         """How many entries the cache holds, for which indexes, and the bytes it uses."""
@@ -768,8 +850,8 @@ class Cache:
                 if path.suffix == ENTRY_SUFFIX and folder.parent.name == PAGES_DIR:
                     count += 1
             try:
-                label = (folder / INDEX_URL_FILE).read_text(encoding="utf-8").strip()
-            except OSError:
+                label = _read_own(folder / INDEX_URL_FILE, 4096).decode("utf-8").strip()
+            except (OSError, UnicodeDecodeError):
                 label = folder.name
             if folder.parent.name != PAGES_DIR:
                 label = f"{label} ({folder.parent.name}, unused)"
@@ -783,9 +865,21 @@ class Cache:
         """Delete every cached page and the statistics; returns the number of entries removed.
 
         Only files pipfresh writes are removed (the root may be a folder the user
-        chose, holding other things), and with them older format versions.
+        chose, holding other things), and with them older format versions. Nothing
+        is followed: a symlink where a folder or file of the cache should be is
+        removed itself, never what it points to. Raises :class:`UnsafeCache` for a
+        cache another user owns or may write to.
         """
+        if self.refused is not None:
+            raise UnsafeCache(f"cache clear: {self.refused}; nothing was removed")
         removed = 0
+        for top in _links(self.root):
+            if _VERSIONED_DIR.fullmatch(top.name):
+                _unlink(top)  # a symlinked simple-vN: the link goes, its target stays
+        for top in _real_folders(self.root):
+            if _VERSIONED_DIR.fullmatch(top.name):
+                for link in _links(top):
+                    _unlink(link)
         for folder in list(self._index_folders()):
             current = folder.parent.name == PAGES_DIR  # older formats are not counted
             for path in _files(folder):
@@ -802,6 +896,8 @@ class Cache:
                 _unlink(path)
         self._stats = None
         self._made.clear()
+        self._safe_folders.clear()
+        self._index_checked.clear()
         return removed
 
 
@@ -869,10 +965,98 @@ def _unlink(path: Path) -> bool:
 
 
 def _files(folder: Path) -> list[Path]:
+    """Regular files and symlinks in ``folder`` (a symlink is only ever unlinked or
+    skipped, never read through)."""
     try:
-        return [p for p in folder.iterdir() if p.is_file()]
+        with os.scandir(folder) as entries:
+            return [
+                Path(e.path) for e in entries if e.is_file(follow_symlinks=False) or e.is_symlink()
+            ]
     except OSError:
         return []
+
+
+def _real_folders(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _links(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            return [Path(e.path) for e in entries if e.is_symlink()]
+    except OSError:
+        return []
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_MAX_STATS_BYTES = 16 << 20
+
+
+# Read once: a process that changes its user keeps the cache it first chose.
+_UID: int | None = os.geteuid() if hasattr(os, "geteuid") else None
+_GID: int | None = os.getegid() if hasattr(os, "getegid") else None
+
+
+def _foreign(st: os.stat_result) -> str | None:
+    """Why a file or folder of the cache is not ours to trust, or None."""
+    me = _UID
+    if me is not None and st.st_uid != me:
+        return f"owned by uid {st.st_uid}, not by you (uid {me})"
+    writable = st.st_mode & 0o022
+    if writable & 0o020 and st.st_gid == _GID:
+        # Group-writable is the default (umask 002) where each user has a group of
+        # their own, as on Debian and Fedora: that group is no one else.
+        writable &= ~0o020
+    if writable:
+        who = {0o020: "its group", 0o002: "others"}.get(writable, "group and others")
+        return f"writable by {who} (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def _unsafe(folder: Path, *, follow: bool) -> str | None:
+    """Why ``folder`` cannot serve as (part of) the cache, or None: a missing folder is
+    fine (it will be made, 0700)."""
+    try:
+        st = os.stat(folder) if follow else os.lstat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # writes will fail, and say so through write_failed
+    except OSError as exc:
+        return f"cannot inspect it ({exc.strerror or exc})"
+    if stat.S_ISLNK(st.st_mode):
+        return "a symlink stands where a folder is expected"
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a folder"
+    return _foreign(st)
+
+
+def _open_own(path: Path) -> tuple[int, os.stat_result]:
+    """An fd on ``path`` (and its stat) if it is a regular file of ours that others
+    cannot write; OSError otherwise. Never follows a symlink, never blocks on a FIFO."""
+    flags = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or _foreign(st) is not None:
+            raise OSError(f"{path}: not a regular file of the current user")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def _read_own(path: Path, limit: int) -> bytes:
+    fd, _ = _open_own(path)
+    try:
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise OSError(f"{path}: larger than {limit} bytes")
+    return data
 
 
 def _size(path: Path) -> int:

@@ -1011,6 +1011,23 @@ def test_bad_index_url_with_credentials_never_shows_them(
         assert_usage_error(result, "index URL", f"{USER}:****@")
 
 
+@pytest.mark.parametrize("mark", ["/", "#", "?", "@/"])
+def test_password_with_unencoded_reserved_characters_is_refused_unshown(
+    demo_venv: Venv, tmp_path: Path, mark: str
+) -> None:
+    # Sent as written, "alice:s3cr3t-" would go as the password to the wrong host.
+    head, tail = SECRET[:7], SECRET[7:]
+    url = f"http://{USER}:{head}{mark}{tail}@127.0.0.1:9/simple"
+    result = run(
+        "--python", demo_venv.path, "-i", url, "-v", env=pipfresh_env(tmp_path), cwd=tmp_path
+    )
+    assert_usage_error(
+        result, f"index URL http://{USER}:****@127.0.0.1:9/simple:", "percent-encode"
+    )
+    assert head not in result.stderr
+    assert tail not in result.stderr
+
+
 def test_credentials_from_pip_variables_are_never_shown(scene: Scene) -> None:
     env = scene.env | {"PIP_INDEX_URL": scene.url, "PIP_EXTRA_INDEX_URL": scene.url + "-extra"}
     scene.server.fail("demo", 403)

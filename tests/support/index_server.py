@@ -93,6 +93,7 @@ __all__ = [
     "HTML_V1_TYPE",
     "JSON_TYPE",
     "ContentType",
+    "Drip",
     "Fault",
     "Hold",
     "IndexFile",
@@ -104,7 +105,9 @@ __all__ = [
     "Respond",
     "Stall",
     "Status",
+    "Stream",
     "Truncate",
+    "bomb",
     "negotiate",
     "refused_url",
 ]
@@ -157,6 +160,10 @@ def _version_of(filename: str) -> tuple[str | None, str | None]:
     return str(name), str(version)
 
 
+#: METADATA larger than this is not served as a PEP 658 file (see _core_metadata_of).
+MAX_SERVED_METADATA = 32 << 20
+
+
 def _core_metadata_of(filename: str, data: bytes) -> bytes | None:
     """METADATA of a wheel or PKG-INFO of an sdist, or None."""
     try:
@@ -169,7 +176,11 @@ def _core_metadata_of(filename: str, data: bytes) -> bytes | None:
                         and parts[0].endswith(".dist-info")
                         and parts[1] == "METADATA"
                     ):
-                        return archive.read(member)
+                        # A zip-bomb METADATA (a hostile wheel under test) is not
+                        # inflated here: such a wheel is served without PEP 658.
+                        with archive.open(member) as handle:
+                            text = handle.read(MAX_SERVED_METADATA + 1)
+                        return text if len(text) <= MAX_SERVED_METADATA else None
         elif filename.endswith((".tar.gz", ".tgz")):
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
                 for tar_member in archive.getmembers():
@@ -371,7 +382,35 @@ class Stall:
         return f"Stall(after_bytes={self.after_bytes!r}, released={self.released})"
 
 
-Fault = Union[Status, Respond, ContentType, Redirect, Reset, Truncate, Stall]  # noqa: UP007
+@dataclass(frozen=True)
+class Drip:
+    """A hostile slow server: the headers at once, then the body (``body``, default the
+    normal answer) ``chunk`` bytes every ``interval`` seconds, for at most ``MAX_WAIT``.
+
+    The pause is the server's pacing, the fault itself, not synchronisation.
+    """
+
+    interval: float = 1.0
+    chunk: int = 1
+    body: bytes | None = None
+    content_type: str = JSON_TYPE
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A huge body generated as it is sent (never held): ``size`` bytes of ``fill``
+    repeated, with a Content-Length unless ``chunked``; ``prefix`` comes first.
+    Sending stops early when the client goes away."""
+
+    size: int
+    prefix: bytes = b""
+    fill: bytes = b" "
+    chunked: bool = False
+    content_type: str = JSON_TYPE
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Fault = Union[Status, Respond, ContentType, Redirect, Reset, Truncate, Stall, Drip, Stream]  # noqa: UP007
 
 
 @dataclass
@@ -899,6 +938,33 @@ class IndexServer:
     ) -> None:
         self.inject(target, ContentType(content_type), times=times)
 
+    def drip(
+        self,
+        target: str,
+        *,
+        interval: float = 1.0,
+        chunk: int = 1,
+        body: bytes | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Send the answer ``chunk`` bytes every ``interval`` seconds (see :class:`Drip`)."""
+        self.inject(target, Drip(interval, chunk, body), times=times)
+
+    def stream(
+        self,
+        target: str,
+        size: int,
+        *,
+        prefix: bytes = b"",
+        chunked: bool = False,
+        content_type: str = JSON_TYPE,
+        headers: Mapping[str, str] | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Answer with a generated body of ``size`` bytes (see :class:`Stream`)."""
+        fault = Stream(size, prefix, b" ", chunked, content_type, dict(headers or {}))
+        self.inject(target, fault, times=times)
+
     def redirect(
         self, target: str, location: str, *, status: int = 302, times: int | None = None
     ) -> None:
@@ -1019,6 +1085,10 @@ class IndexServer:
             if fault.after_bytes is not None:
                 await _start_stream(request, reply, fault.after_bytes)
             return await _abort(request, reset=True)
+        if isinstance(fault, Drip):
+            return await _drip(request, fault, reply)
+        if isinstance(fault, Stream):
+            return await _stream(request, fault)
         if isinstance(fault, Truncate):
             keep = len(reply.body) // 2 if fault.keep is None else fault.keep
             await _start_stream(request, reply, min(keep, max(len(reply.body) - 1, 0)))
@@ -1367,6 +1437,70 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+async def _drip(request: web.Request, fault: Drip, reply: _Reply) -> web.StreamResponse:
+    body = reply.body if fault.body is None else fault.body
+    headers = dict(reply.headers) if fault.body is None else {"Content-Type": fault.content_type}
+    stream = web.StreamResponse(status=200, headers=headers)
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    deadline = time.monotonic() + MAX_WAIT
+    for start in range(0, len(body), fault.chunk):
+        if time.monotonic() > deadline:
+            break
+        await stream.write(body[start : start + fault.chunk])
+        await asyncio.sleep(fault.interval)  # the drip itself
+    return stream
+
+
+async def _stream(request: web.Request, fault: Stream) -> web.StreamResponse:
+    stream = web.StreamResponse(
+        status=200, headers={"Content-Type": fault.content_type, **fault.headers}
+    )
+    if fault.chunked:
+        stream.enable_chunked_encoding()
+    else:
+        stream.content_length = len(fault.prefix) + fault.size
+    await stream.prepare(request)
+    await stream.write(fault.prefix)
+    block = (fault.fill * (65536 // len(fault.fill) + 1))[:65536]
+    sent = 0
+    while sent < fault.size:  # a client that leaves makes write() raise
+        part = block[: fault.size - sent]
+        await stream.write(part)
+        sent += len(part)
+    return stream
+
+
+def bomb(encoding: str, decoded_size: int) -> bytes:
+    """A compression bomb: ``decoded_size`` zero bytes (a multiple of 1 MiB) as a
+    ``gzip``, ``deflate`` (zlib format) or ``deflate-raw`` body, about 1/1000 of that
+    size, built in well under a second per GiB (one compressed MiB, repeated: a full
+    flush makes the blocks independent of what came before)."""
+    import zlib
+
+    mib = bytes(1 << 20)
+    count, rest = divmod(decoded_size, 1 << 20)
+    if rest:
+        raise ValueError("decoded_size must be a multiple of 1 MiB")
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = compressor.compress(mib) + compressor.flush(zlib.Z_FULL_FLUSH)
+    blocks = block * count + compressor.flush(zlib.Z_FINISH)
+    if encoding == "deflate-raw":
+        return blocks
+    crc, adler = 0, 1
+    for _ in range(count):
+        if encoding == "gzip":
+            crc = zlib.crc32(mib, crc)
+        else:
+            adler = zlib.adler32(mib, adler)
+    if encoding == "gzip":
+        header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+        return header + blocks + struct.pack("<II", crc, decoded_size & 0xFFFFFFFF)
+    if encoding == "deflate":
+        return b"\x78\xda" + blocks + struct.pack(">I", adler)
+    raise ValueError(f"unknown encoding {encoding!r}")
 
 
 def refused_url() -> str:

@@ -12,6 +12,7 @@ from pipfresh.auth import (
     redact_text,
     redact_url,
     split_auth,
+    url_secrets,
 )
 
 REDACT = [
@@ -241,3 +242,58 @@ def test_credentials_percent_decoded(tmp_path: Path) -> None:
     assert credentials_for(
         "https://h.example/simple/x/", indexes, netrc_path=str(tmp_path / "none")
     ) == ("me@corp", "p/w")
+
+
+# --------------------------------------------------------------------------------------
+# passwords with unencoded reserved characters are still redacted
+# --------------------------------------------------------------------------------------
+
+UNENCODED = [
+    ("https://user:pa/ss@host/simple", "https://user:****@host/simple", "pa/ss"),
+    ("https://user:pa#ss@host/simple", "https://user:****@host/simple", "pa#ss"),
+    ("https://user:p@ss@host/simple", "https://user:****@host/simple", "p@ss"),
+    ("https://user:pa?ss@host:8443/simple", "https://user:****@host:8443/simple", "pa?ss"),
+    ("https://user:p@ss/w#rd?x@host/simple/", "https://user:****@host/simple/", "p@ss/w#rd?x"),
+    ("https://user:pa/ss@[::1]:8080/simple", "https://user:****@[::1]:8080/simple", "pa/ss"),
+    ("user:pa/ss@host/simple", "user:****@host/simple", "pa/ss"),
+    ("https://alice:12/et@host:9/simple", "https://alice:****@host:9/simple", "12/et"),
+    ("https://user:s%2Fcret@host/", "https://user:****@host/", "s%2Fcret"),
+]
+
+
+@pytest.mark.parametrize(("url", "shown", "secret"), UNENCODED)
+def test_unencoded_reserved_characters_in_a_password_are_redacted(
+    url: str, shown: str, secret: str
+) -> None:
+    assert redact_url(url) == shown
+    assert secret in url_secrets(url)
+    if "://" not in url:
+        return  # free text is searched for URLs with a scheme only
+    text = f"HTTP 401 from {url} (check the credentials)"
+    assert redact_text(text, ()) == f"HTTP 401 from {shown} (check the credentials)"
+    assert secret not in redact_text(f"cannot connect ({url})", ())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://host/simple/x@y",
+        "file:///tmp/a@b/x",
+        "http://[::1]:80/simple",
+        "https://host/simple/",
+    ],
+)
+def test_urls_without_credentials_are_shown_unchanged(url: str) -> None:
+    assert redact_url(url) == url
+    assert url_secrets(url) == ()
+
+
+def test_a_percent_encoded_password_is_scrubbed_in_both_forms() -> None:
+    assert url_secrets("https://user:s%2Fcret@host/") == ("s%2Fcret", "s/cret")
+
+
+def test_an_at_in_the_path_after_credentials_hides_too_much_never_too_little() -> None:
+    # Ambiguous: "pw@host/simple/pkg" could be the password. Hiding it is the safe side.
+    shown = redact_url("https://user:pw@host/simple/pkg@1.0")
+    assert "pw" not in shown
+    assert redact_url("https://host:8080/simple/pkg@1.0") == "https://host:****@1.0"

@@ -9,6 +9,7 @@ faster than httpx. Its exceptions are translated here into pipfresh errors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -17,17 +18,18 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass, url2pathname
 
 import aiohttp
 
-from pipfresh.auth import credentials_for, redact_url, split_auth
+from pipfresh.auth import credentials_for, redact_url, split_auth, url_secrets
 from pipfresh.cache import CacheCorrupt
 from pipfresh.errors import (
     ConfigError,
@@ -40,10 +42,24 @@ from pipfresh.errors import (
 )
 from pipfresh.index.lazywheel import Chunk
 from pipfresh.index.limiter import AdaptiveLimit, ByteBudget
+from pipfresh.index.limits import (
+    ACCEPT_ENCODING,
+    IN_MEMORY_WHEEL_BYTES,
+    MAX_PAGE_BYTES,
+    MIN_DOWNLOAD_RATE,
+    REQUEST_DEADLINE_FACTOR,
+    RUN_DEADLINE,
+    BoundedDecoder,
+    DecodeFailed,
+    Exceeded,
+    TooLarge,
+    describe_size,
+)
 from pipfresh.index.parse import parse_project_page
 from pipfresh.index.sources import (
     is_trusted,
     merge_pages,
+    open_regular,
     parse_find_links_filter,
     read_file_index,
     read_find_links_path,
@@ -88,6 +104,7 @@ class Response:
     last_modified: str | None
     cache_control: str | None
     content_range: str | None = None
+    retry_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +204,20 @@ class IndexClient:
         concurrency: int,
         user_agent: str,
         on_request: Callable[[str], None] | None = None,
+        run_deadline: float | None = RUN_DEADLINE,
+        max_page_bytes: int | None = MAX_PAGE_BYTES,
     ) -> None:
+        """``run_deadline``: seconds from now after which page and metadata requests
+        fail at once (None: no bound); ``max_page_bytes``: decoded bytes a page may
+        have. Each request must also finish within REQUEST_DEADLINE_FACTOR times the
+        configured timeout (none with timeout 0, pip's "no limit")."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self._run_deadline = run_deadline
+        self._run_end = None if run_deadline is None else time.monotonic() + run_deadline
+        self._max_page_bytes = max_page_bytes
+        timeout = config.timeout
+        self._request_deadline = REQUEST_DEADLINE_FACTOR * timeout if timeout else None
         self._config = config
         self._concurrency = concurrency
         self._user_agent = user_agent
@@ -206,7 +234,7 @@ class IndexClient:
         # trust_env would re-read them, and ~/.netrc, on every request.
         self._proxies = getproxies()
         self._secrets = tuple(
-            pw for url in (*self._index_urls, *self._find_links) if (pw := _password(url))
+            secret for url in (*self._index_urls, *self._find_links) for secret in url_secrets(url)
         )
         self._find_links_pages: dict[str, asyncio.Task[ProjectPage | None]] = {}
         self._on_request = on_request
@@ -249,7 +277,9 @@ class IndexClient:
                 connector=connector,
                 timeout=timeout,
                 headers={"User-Agent": self._user_agent},
-                auto_decompress=True,
+                # Bodies are decoded by limits.BoundedDecoder, within their limit:
+                # aiohttp would inflate whatever a chunk holds.
+                auto_decompress=False,
                 trust_env=False,
             )
         return self._session
@@ -304,26 +334,77 @@ class IndexClient:
         self.stats[name] = FetchStats(self._bytes.pop(name, 0), time.perf_counter() - started)
         return merge_pages(name, pages), answers
 
-    async def download(self, url: str, *, project: str, sha256: str | None) -> bytes:
-        """The file at ``url``, with the same retries and adaptive bound as pages.
+    async def download(
+        self, url: str, *, project: str, sha256: str | None, max_bytes: int | None = None
+    ) -> bytes:
+        """The file at ``url``, in memory, with the same retries and adaptive bound as
+        pages; for small files (METADATA). A wheel goes to disk: :meth:`download_to`.
 
         When ``sha256`` is given the body must hash to it, else :class:`HashMismatch`
-        is raised; a 404/410 raises :class:`NotFound`.
+        is raised; a 404/410 raises :class:`NotFound`; a body past ``max_bytes``
+        (decoded) raises :class:`TooLarge`.
         """
         shown = redact_url(url)
         if url.startswith("file:"):
-            try:
-                with open(url2pathname(urlsplit(url).path), "rb") as handle:
-                    body = handle.read()
-            except OSError as exc:
-                raise NotFound(f"cannot read {shown}: {exc.strerror}", project=project) from exc
+            body = _read_local(url, max_bytes, project=project, shown=shown)
         else:
-            response = await self._get(url, project)
+            # Without a bound it is a wheel (the update's): a download, paced by its
+            # rate rather than cut at the deadline or the run's end.
+            response = await self._get(
+                url, project, limit=max_bytes, what="file", streaming=max_bytes is None
+            )
             if response is None:
                 raise NotFound(f"not found: {shown}", project=project, url=shown)
             body = response.body
         _check_sha256(body, sha256, project=project, shown=shown)
         return body
+
+    async def download_to(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        project: str,
+        sha256: str | None,
+        max_bytes: int | None = None,
+    ) -> int:
+        """Stream the file at ``url`` into ``dest``; returns its size in bytes.
+
+        Never held in memory: written to a temporary file beside ``dest`` as it
+        arrives, hashed on the way, fsynced and renamed into place, so ``dest`` is
+        either absent or the whole, checked file. Retries, auth and TLS as for
+        :meth:`download`; the request may outlive its deadline while it keeps
+        averaging MIN_DOWNLOAD_RATE. Raises :class:`HashMismatch`,
+        :class:`NotFound`, :class:`TooLarge` (past ``max_bytes``) or a network error;
+        ``dest`` is then untouched.
+        """
+        shown = redact_url(url)
+        dest = Path(dest)
+        temp = dest.parent / f".{dest.name}.{os.getpid()}.{os.urandom(4).hex()}.part"
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            sink = _FileSink(fd)
+            if url.startswith("file:"):
+                _copy_local(url, sink, max_bytes, project=project, shown=shown)
+            else:
+                response = await self._get(
+                    url, project, limit=max_bytes, what="download", sink=sink
+                )
+                if response is None:
+                    raise NotFound(f"not found: {shown}", project=project, url=shown)
+            if sha256 is not None:
+                _compare_sha256(sink.sha256.hexdigest(), sha256, project=project, shown=shown)
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(temp, dest)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
+        return sink.size
 
     async def fetch_range(
         self,
@@ -355,7 +436,14 @@ class IndexClient:
             wanted = f"bytes={start}" if end is None else f"bytes={start}-{end - 1}"
             # identity: a range of a compressed representation is no range of the file.
             headers = {"Range": wanted, "Accept-Encoding": "identity"}
-            response = await self._get(url, project, headers, ranged=True)
+            try:
+                # A server ignoring Range sends the whole file: small enough, it stands
+                # for a download; else the caller streams the file to disk.
+                response = await self._get(
+                    url, project, headers, ranged=True, limit=IN_MEMORY_WHEEL_BYTES, what="file"
+                )
+            except TooLarge:
+                return None
             if response is None:
                 raise NotFound(f"not found: {shown}", project=project, url=shown)
             if response.status == 200:
@@ -380,7 +468,9 @@ class IndexClient:
                 headers["If-None-Match"] = entry.etag
             if entry.last_modified:
                 headers["If-Modified-Since"] = entry.last_modified
-        response = await self._get(page_url, name, headers or None, page=True)
+        response = await self._get(
+            page_url, name, headers or None, page=True, limit=self._max_page_bytes, what="page"
+        )
         if response is None:
             return SourceAnswer(index_url, None, None)
         if response.status == 304:
@@ -395,7 +485,9 @@ class IndexClient:
                 return SourceAnswer(index_url, entry.page(), response)
             except CacheCorrupt:
                 # The entry the 304 confirmed is damaged (and now removed): ask again.
-                response = await self._get(page_url, name, page=True)
+                response = await self._get(
+                    page_url, name, page=True, limit=self._max_page_bytes, what="page"
+                )
                 if response is None:
                     return SourceAnswer(index_url, None, None)
         self._bytes[name] = self._bytes.get(name, 0) + len(response.body)
@@ -422,7 +514,7 @@ class IndexClient:
     async def _fetch_http(self, url: str, name: str | None) -> ProjectPage | None:
         """GET a find-links page and parse it; None when there is no such page."""
         project = name or "*"
-        response = await self._get(url, project, page=True)
+        response = await self._get(url, project, page=True, limit=self._max_page_bytes, what="page")
         return None if response is None else self._parse(response, url, project)
 
     def _parse(self, response: Response, url: str, project: str) -> ProjectPage:
@@ -432,16 +524,6 @@ class IndexClient:
             shown = redact_url(url)
             raise MalformedPage(f"{exc.message} ({shown})", project=project, url=shown) from None
 
-    async def _read(self, response: aiohttp.ClientResponse, *, page: bool) -> bytes:
-        if response.status not in (200, 206):
-            return b""
-        if not page:
-            return await response.read()
-        # Content-Length counts the bytes on the wire: a compressed page takes more once
-        # decoded, so the budget is a bound on what is received, not on every byte held.
-        async with self._pages.reserve(response.content_length):
-            return await response.read()
-
     async def _get(
         self,
         url: str,
@@ -450,6 +532,10 @@ class IndexClient:
         *,
         ranged: bool = False,
         page: bool = False,
+        limit: int | None = None,
+        what: str = "answer",
+        sink: _Sink | None = None,
+        streaming: bool = False,
     ) -> Response | None:
         """One logical GET with bounded retries; None for 404/410.
 
@@ -459,7 +545,14 @@ class IndexClient:
         ``ranged``: the request carries a Range header, so 206 and 416 are answers.
         ``page``: an index or find-links page, whose body is read within the page
         byte budget (wheel downloads are not: they are network-bound, not CPU-bound).
+        ``limit``: decoded bytes the body may have (:class:`TooLarge` past it; the
+        body is decoded here, within it, never by aiohttp). ``sink``: where the body
+        goes (a streamed download); then the answer's ``body`` is empty.
+        ``streaming`` (implied by ``sink``): a download of any size, which may outlive
+        its deadline while it keeps up :data:`MIN_DOWNLOAD_RATE`, and to which the
+        run deadline does not apply. ``what`` names the body in errors ("page").
         """
+        streaming = streaming or sink is not None
         accepted = (200, 206, 304, 416) if ranged else (200, 304)
         shown = redact_url(url)
         bare_url, auth = split_auth(url)
@@ -468,7 +561,7 @@ class IndexClient:
         basic = aiohttp.BasicAuth(auth[0], auth[1]) if auth else None
         trusted = is_trusted(bare_url, self._config.trusted_hosts)
         session = self._get_session()
-        request_headers = {"Accept": ACCEPT, **(headers or {})}
+        request_headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
         deadline = time.monotonic() + RETRY_BUDGET
         attempt = 0
         while True:
@@ -476,52 +569,62 @@ class IndexClient:
             retry_after: str | None = None
             refused = False  # 429/503: the server asks everyone to slow down
             failure: IndexError_
+            hard = self._hard_limit(streaming, project, shown)
             async with self.limit.slot() as ticket:
                 if self._on_request is not None:
                     self._on_request(project)
+                started = time.monotonic()
                 try:
-                    async with session.get(
-                        bare_url,
-                        headers=request_headers,
-                        auth=basic,
-                        proxy=self._proxy_for(bare_url),
-                        ssl=False if trusted else self._ssl,
-                    ) as response:
-                        status = response.status
-                        if status in accepted:
-                            content_range = response.headers.get("Content-Range")
-                            if status == 206 and _encoded(response.headers):
-                                # A range of a compressed body is no range of the file,
-                                # and cannot be decompressed alone: unusable, unread.
-                                body, content_range = b"", None
-                            else:
-                                body = await self._read(response, page=page)
-                            self.limit.success()
-                            return Response(
-                                status=status,
-                                body=body,
-                                # Whole: an HTML page's charset parameter matters.
-                                content_type=response.headers.get("Content-Type", ""),
-                                url=str(response.url),
-                                etag=response.headers.get("ETag"),
-                                last_modified=response.headers.get("Last-Modified"),
-                                cache_control=response.headers.get("Cache-Control"),
-                                content_range=content_range,
-                            )
-                        if status in (404, 410):
-                            self.limit.success()
-                            return None
-                        failure = _status_error(status, project, shown)
-                        if status not in RETRY_STATUSES:
-                            raise failure
-                        if status in OVERLOAD_STATUSES:
-                            self.limit.overloaded(ticket)
-                            retry_after = response.headers.get("Retry-After")
-                            refused = True
+                    request = self._attempt(
+                        session.get(
+                            bare_url,
+                            headers=request_headers,
+                            auth=basic,
+                            proxy=self._proxy_for(bare_url),
+                            ssl=False if trusted else self._ssl,
+                        ),
+                        accepted,
+                        page=page,
+                        limit=limit,
+                        sink=sink,
+                        streaming=streaming,
+                    )
+                    answer = await asyncio.wait_for(request, hard)
+                    status = answer.status
+                    if status in accepted:
+                        self.limit.success()
+                        return answer
+                    if status in (404, 410):
+                        self.limit.success()
+                        return None
+                    failure = _status_error(status, project, shown)
+                    if status not in RETRY_STATUSES:
+                        raise failure
+                    if status in OVERLOAD_STATUSES:
+                        self.limit.overloaded(ticket)
+                        retry_after = answer.retry_after
+                        refused = True
                 except IndexError_:
                     raise
+                except Exceeded as exc:
+                    raise TooLarge(f"{what} {exc} ({shown})", project=project, url=shown) from None
+                except DecodeFailed as exc:
+                    raise MalformedPage(f"{exc} ({shown})", project=project, url=shown) from None
+                except _TooSlow as exc:
+                    self.limit.overloaded(ticket)
+                    raise NetworkError(
+                        f"download slower than {describe_size(MIN_DOWNLOAD_RATE)}/s past its "
+                        f"{exc.seconds:g} s deadline ({REQUEST_DEADLINE_FACTOR} x the "
+                        f"{self._config.timeout:g} s timeout) ({shown})",
+                        project=project,
+                        url=shown,
+                    ) from None
                 except asyncio.TimeoutError:
                     self.limit.overloaded(ticket)
+                    if hard is not None and time.monotonic() - started >= hard - 0.05:
+                        # The whole request ran out of time (a drip, or the run's end):
+                        # trying again would only spend as long again.
+                        raise self._deadline_error(hard, project, shown) from None
                     failure = NetworkError(
                         f"timed out after {self._config.timeout:g} s ({shown})",
                         project=project,
@@ -549,11 +652,185 @@ class IndexClient:
             self.retries += 1
             await asyncio.sleep(delay)
 
+    def _hard_limit(self, streaming: bool, project: str, shown: str) -> float | None:
+        """Seconds the next attempt may take in all (None: no bound but the reads').
+
+        A page or metadata request gets the request deadline, cut to what is left of
+        the run's; a streamed download is bounded by its rate instead (see _attempt).
+        """
+        if streaming:
+            return None
+        hard = self._request_deadline
+        if self._run_end is not None:
+            left = self._run_end - time.monotonic()
+            if left <= 0:
+                raise NetworkError(
+                    f"not asked: the run's network deadline ({self._run_deadline:g} s) "
+                    f"had passed ({shown})",
+                    project=project,
+                    url=shown,
+                )
+            hard = left if hard is None else min(hard, left)
+        return hard
+
+    def _deadline_error(self, seconds: float, project: str, shown: str) -> NetworkError:
+        if self._request_deadline is not None and seconds >= self._request_deadline - 0.05:
+            why = (
+                f"no complete answer within {self._request_deadline:g} s "
+                f"({REQUEST_DEADLINE_FACTOR} x the {self._config.timeout:g} s timeout)"
+            )
+        else:
+            why = f"stopped at the run's network deadline ({self._run_deadline:g} s)"
+        return NetworkError(f"{why} ({shown})", project=project, url=shown)
+
+    async def _attempt(
+        self,
+        request: Awaitable[aiohttp.ClientResponse],
+        accepted: tuple[int, ...],
+        *,
+        page: bool,
+        limit: int | None,
+        sink: _Sink | None,
+        streaming: bool,
+    ) -> Response:
+        """Send one request and read its answer: the body only for an accepted status."""
+        started = time.monotonic()
+        soft = self._request_deadline
+        if streaming and soft is not None:
+            # A download has no overall bound, but its headers must come in time.
+            response = await asyncio.wait_for(request, soft)
+        else:
+            response = await request
+        async with response:
+            status = response.status
+            body = b""
+            content_range = response.headers.get("Content-Range")
+            if status in accepted and status in (200, 206):
+                if status == 206 and _encoded(response.headers):
+                    # A range of a compressed body is no range of the file, and
+                    # cannot be decompressed alone: unusable, unread.
+                    content_range = None
+                else:
+                    target = sink if sink is not None else _MemorySink()
+                    target.reset()
+                    reservation = (
+                        self._pages.reserve(response.content_length)
+                        if page
+                        else contextlib.nullcontext()
+                    )
+                    # Content-Length counts the bytes on the wire: a compressed page
+                    # takes more once decoded, so the budget bounds what is received.
+                    async with reservation:
+                        await _read_body(
+                            response,
+                            target,
+                            limit,
+                            started=started,
+                            soft=soft if streaming else None,
+                        )
+                    if isinstance(target, _MemorySink):
+                        body = target.value()
+            return Response(
+                status=status,
+                body=body,
+                # Whole: an HTML page's charset parameter matters.
+                content_type=response.headers.get("Content-Type", ""),
+                url=str(response.url),
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+                cache_control=response.headers.get("Cache-Control"),
+                content_range=content_range,
+                retry_after=response.headers.get("Retry-After"),
+            )
+
+
+class _Sink(Protocol):
+    def reset(self) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+
+class _MemorySink:
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def reset(self) -> None:
+        self._parts.clear()
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._parts.append(data)
+
+    def value(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class _FileSink:
+    """Writes a download into an open file, hashing as it goes; ``reset`` starts over
+    (a retried attempt)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def reset(self) -> None:
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.ftruncate(self._fd, 0)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.sha256.update(data)
+        self.size += len(data)
+
+
+class _TooSlow(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"slower than the download rate after {seconds:g} s")
+        self.seconds = seconds
+
+
+async def _read_body(
+    response: aiohttp.ClientResponse,
+    sink: _Sink,
+    limit: int | None,
+    *,
+    started: float,
+    soft: float | None,
+) -> None:
+    """Stream the raw body through a bounded decoder into ``sink``.
+
+    ``soft``: seconds after which the body must keep averaging MIN_DOWNLOAD_RATE
+    (checked as bytes arrive; a read that brings nothing is the read timeout's).
+    """
+    decoder = BoundedDecoder(response.headers.get("Content-Encoding"), limit)
+    length = response.content_length
+    if limit is not None and length is not None and length > limit:
+        raise Exceeded(limit)  # refused before a byte of it is read
+    received = 0
+    async for chunk in response.content.iter_any():
+        received += len(chunk)
+        for part in decoder.feed(chunk):
+            sink.write(part)
+        if soft is not None:
+            elapsed = time.monotonic() - started
+            if elapsed > soft and received < MIN_DOWNLOAD_RATE * elapsed:
+                raise _TooSlow(soft)
+    decoder.finish()
+
 
 def _check_sha256(body: bytes, sha256: str | None, *, project: str, shown: str) -> None:
     if sha256 is None:
         return
-    actual = hashlib.sha256(body).hexdigest()
+    _compare_sha256(hashlib.sha256(body).hexdigest(), sha256, project=project, shown=shown)
+
+
+def _compare_sha256(actual: str, sha256: str, *, project: str, shown: str) -> None:
     if actual != sha256.lower():
         raise HashMismatch(
             f"hash mismatch for {shown}: the index says sha256 {sha256}, the file has {actual}",
@@ -581,21 +858,61 @@ def _partial_chunk(response: Response) -> Chunk | None:
     return Chunk(first, response.body, size)
 
 
+def _local_path(url: str) -> str:
+    return url2pathname(urlsplit(url).path)
+
+
+def _open_local(url: str, *, project: str, shown: str) -> int:
+    """An fd on the regular file a ``file:`` URL names; a device, FIFO or folder is
+    refused (opened without blocking, so a FIFO cannot hang the run)."""
+    try:
+        return open_regular(_local_path(url))
+    except OSError as exc:
+        raise NotFound(f"cannot read {shown}: {exc.strerror or exc}", project=project) from exc
+
+
+def _read_local(url: str, limit: int | None, *, project: str, shown: str) -> bytes:
+    sink = _MemorySink()
+    _copy_local(url, sink, limit, project=project, shown=shown)
+    return sink.value()
+
+
+def _copy_local(url: str, sink: _Sink, limit: int | None, *, project: str, shown: str) -> None:
+    fd = _open_local(url, project=project, shown=shown)
+    try:
+        if limit is not None and os.fstat(fd).st_size > limit:
+            raise Exceeded(limit)
+        total = 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise Exceeded(limit)  # the file grew while it was read
+            sink.write(chunk)
+    except Exceeded as exc:
+        raise TooLarge(f"file {exc} ({shown})", project=project, url=shown) from None
+    except OSError as exc:
+        raise NotFound(f"cannot read {shown}: {exc.strerror or exc}", project=project) from exc
+    finally:
+        os.close(fd)
+
+
 def _read_local_range(
     url: str, start: int, end: int | None, *, project: str, shown: str
 ) -> Chunk | None:
     """Bytes ``start:end`` of a local file, as a server honouring Range would send them."""
+    fd = _open_local(url, project=project, shown=shown)
     try:
-        with open(url2pathname(urlsplit(url).path), "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            first = max(size + start, 0) if end is None else start
-            last = size if end is None else min(end, size)
-            if first >= last:
-                return None
-            handle.seek(first)
-            data = handle.read(last - first)
+        size = os.fstat(fd).st_size
+        first = max(size + start, 0) if end is None else start
+        last = size if end is None else min(end, size)
+        if first >= last:
+            return None
+        os.lseek(fd, first, os.SEEK_SET)
+        data = os.read(fd, last - first)
     except OSError as exc:
         raise NotFound(f"cannot read {shown}: {exc.strerror}", project=project) from exc
+    finally:
+        os.close(fd)
     return Chunk(first, data, size) if len(data) == last - first else None
 
 
@@ -606,11 +923,6 @@ def _status_error(status: int, project: str, shown: str) -> HTTPStatusError:
     return HTTPStatusError(
         f"HTTP {status} from {shown}{hint}", project=project, url=shown, status=status
     )
-
-
-def _password(url: str) -> str | None:
-    _, auth = split_auth(url)
-    return auth[1] if auth and auth[1] else None
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:

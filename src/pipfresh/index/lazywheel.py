@@ -41,6 +41,9 @@ SUFFIX = 128 * 1024
 LEAD = 128 * 1024
 #: Suffix, central directory, METADATA, and one spare for an odd local header.
 MAX_FETCHES = 4
+#: Decoded bytes of a METADATA member (limits.MAX_METADATA_BYTES; kept in step by a
+#: test, as this module imports nothing of pipfresh's).
+MAX_METADATA = 16 << 20
 
 #: ``fetch(start, end)`` returns bytes ``start:end`` of the remote file (slice
 #: semantics: ``fetch(-n, None)`` is its last ``n`` bytes), or None when the server
@@ -50,6 +53,15 @@ Fetch = Callable[[int, "int | None"], Awaitable["Chunk | None"]]
 
 class LazyWheelError(Exception):
     """The metadata cannot be read by ranges; the whole wheel must be downloaded."""
+
+
+class MetadataTooLarge(Exception):
+    """A wheel's METADATA inflates past the limit: the project errors (no download
+    of the whole wheel would read it either)."""
+
+    def __init__(self, member: str, limit: int) -> None:
+        super().__init__(f"{member} larger than {limit >> 20} MB decoded")
+        self.limit = limit
 
 
 class MissingRange(Exception):
@@ -186,7 +198,22 @@ class SparseFile:
         return True
 
 
-def read_metadata(file: SparseFile, *, lead: int = LEAD) -> str:
+def read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, *, limit: int) -> bytes:
+    """The bytes of ``member``, inflating no more than ``limit`` bytes of it: a zip
+    bomb (a METADATA of a few KB that inflates to gigabytes) raises
+    :class:`MetadataTooLarge` without taking the memory. The declared size is
+    checked first; a member that lies about it is still cut at ``limit``, as
+    zipfile's reads are incremental."""
+    if member.file_size > limit:
+        raise MetadataTooLarge(member.filename, limit)
+    with archive.open(member) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise MetadataTooLarge(member.filename, limit)
+    return data
+
+
+def read_metadata(file: SparseFile, *, lead: int = LEAD, limit: int = MAX_METADATA) -> str:
     """The ``<name>.dist-info/METADATA`` of the wheel in ``file`` (exactly one, at
     depth 1, as :func:`pipfresh.planning.metadata_from_wheel` requires).
 
@@ -209,8 +236,8 @@ def read_metadata(file: SparseFile, *, lead: int = LEAD) -> str:
             absent = file.missing(*_extent(archive, member, file.size))
             if absent is not None:
                 raise MissingRange(*absent)
-            return archive.read(member).decode("utf-8")
-        except (MissingRange, LazyWheelError):
+            return read_member(archive, member, limit=limit).decode("utf-8")
+        except (MissingRange, LazyWheelError, MetadataTooLarge):
             raise
         except Exception as exc:
             raise LazyWheelError(f"cannot read the metadata: {exc}") from exc
@@ -246,7 +273,8 @@ async def fetch_metadata(
     """METADATA of the remote wheel that ``fetch`` reads, or None when the server
     cannot answer ranges. Raises :class:`LazyWheelError` as :func:`read_metadata`
     does, when the file changes size between answers, and after ``max_fetches``
-    requests; errors raised by ``fetch`` pass through.
+    requests; :class:`MetadataTooLarge` for a METADATA that inflates past the
+    limit; errors raised by ``fetch`` pass through.
     """
     chunk = await fetch(-suffix, None)
     if chunk is None:
@@ -283,13 +311,16 @@ async def fetch_metadata(
 __all__ = [
     "LEAD",
     "MAX_FETCHES",
+    "MAX_METADATA",
     "SUFFIX",
     "Chunk",
     "Fetch",
     "Found",
     "LazyWheelError",
+    "MetadataTooLarge",
     "MissingRange",
     "SparseFile",
     "fetch_metadata",
+    "read_member",
     "read_metadata",
 ]

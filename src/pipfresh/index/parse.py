@@ -49,6 +49,8 @@ _HTML_CONTENT_TYPES = frozenset({"application/vnd.pypi.simple.v1+html", "text/ht
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
 _USABLE_SUFFIXES = (".whl", *_SDIST_SUFFIXES)
 _ABSOLUTE_PREFIXES = ("https://", "http://", "file:")
+_REMOTE_PAGE_SCHEMES = ("https://", "http://")
+_LOCAL_PAGE_SCHEMES = ("https://", "http://", "file:")
 
 _DASH_RUNS = re.compile(r"-{2,}")
 
@@ -187,6 +189,12 @@ def parse_project_page(
     else:
         shown = content_type.strip()[:80] or "none"
         raise MalformedPage(f"unexpected content type {shown!r}", project=canonical)
+    # A remote page may only point at the web: "file:///dev/zero" (or a FIFO, or
+    # ftp:) on an index someone else runs must not make pipfresh read local files.
+    # A local page (file:// index, find-links file) may link local files as well.
+    allowed = _LOCAL_PAGE_SCHEMES if url.startswith("file:") else _REMOTE_PAGE_SCHEMES
+    if not all(f.url.startswith(allowed) for f in files):
+        files = [f for f in files if f.url.startswith(allowed)]
     if filter_project:
         files = [f for f in files if version_from_filename(f.filename, canonical) is not None]
         versions = None

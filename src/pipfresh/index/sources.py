@@ -7,16 +7,19 @@ and local sources never imports aiohttp.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
 import msgspec
 
-from pipfresh.auth import redact_url
+from pipfresh.auth import redact_url, unencoded_userinfo
 from pipfresh.errors import ConfigError, NetworkError
+from pipfresh.index.limits import MAX_PAGE_BYTES, Exceeded, TooLarge
 from pipfresh.index.parse import (
     parse_find_links_dir,
     parse_project_page,
@@ -170,44 +173,126 @@ def parse_find_links_filter(page: ProjectPage, name: str) -> ProjectPage:
     return ProjectPage(name=name, files=files)
 
 
+def open_regular(path: str | os.PathLike[str], *, follow: bool = True) -> int:
+    """A read-only fd on ``path`` if it is a regular file, else OSError.
+
+    Opened with O_NONBLOCK, so a FIFO planted where a file is expected cannot block
+    (it is then refused by the fstat); ``follow=False`` refuses a symlink too.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str | os.PathLike[str], limit: int | None, *, follow: bool = True) -> bytes:
+    """The bytes of the regular file ``path``; OSError for anything else, and
+    :class:`limits.Exceeded` past ``limit`` bytes."""
+    fd = open_regular(path, follow=follow)
+    try:
+        if limit is not None and os.fstat(fd).st_size > limit:
+            raise Exceeded(limit)
+        parts = []
+        total = 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise Exceeded(limit)
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` resolves to somewhere inside ``folder`` (resolved too)."""
+    try:
+        real = Path(os.path.realpath(path))
+        return real.is_relative_to(os.path.realpath(folder))
+    except (OSError, ValueError):
+        return False
+
+
 def read_file_index(page_url: str, name: str) -> ProjectPage | None:
-    """A ``file://`` index: the project folder holds an index.html, as pip expects."""
+    """A ``file://`` index: the project folder holds an index.html, as pip expects.
+
+    Only a regular file, no larger than MAX_PAGE_BYTES, resolving inside the index
+    folder is read: a device, FIFO or a symlink out of the index errors for the project.
+    """
     from urllib.request import url2pathname
 
     folder = Path(url2pathname(unquote(urlsplit(page_url).path)))
+    base = folder.parent
     index = folder / "index.html"
     try:
-        body = index.read_bytes()
+        if not _inside(index, base) and os.path.lexists(index):
+            raise NetworkError(
+                f"cannot read {index}: it leads outside the index folder {base}", project=name
+            )
+        body = read_regular(index, MAX_PAGE_BYTES)
     except FileNotFoundError:
         return None
     except NotADirectoryError:
         return None
+    except Exceeded as exc:
+        raise TooLarge(f"page {exc} ({index})", project=name) from None
     except OSError as exc:
-        raise NetworkError(f"cannot read {index}: {exc.strerror}", project=name) from exc
+        raise NetworkError(f"cannot read {index}: {exc.strerror or exc}", project=name) from exc
     return parse_project_page(body, "text/html", index.as_uri(), name)
 
 
 def read_find_links_path(path: str, name: str) -> ProjectPage | None:
     if os.path.isdir(path):
-        return parse_find_links_dir(path, name)
-    if os.path.isfile(path):
+        page = parse_find_links_dir(path, name)
+        # A link in the folder may point anywhere: only regular files that stay
+        # inside the folder count (never a device, a FIFO, or a file elsewhere).
+        kept = tuple(f for f in page.files if _regular_inside(f.url, path))
+        return page if len(kept) == len(page.files) else ProjectPage(name=page.name, files=kept)
+    if os.path.exists(path):
         try:
-            body = Path(path).read_bytes()
+            body = read_regular(path, MAX_PAGE_BYTES)
+        except Exceeded as exc:
+            raise TooLarge(f"page {exc} ({path})", project=name) from None
         except OSError as exc:
-            raise NetworkError(f"cannot read {path}: {exc.strerror}", project=name) from exc
+            raise NetworkError(f"cannot read {path}: {exc.strerror or exc}", project=name) from exc
         page = parse_project_page(body, "text/html", Path(path).resolve().as_uri(), name)
         return parse_find_links_filter(page, name)
     return None
 
 
+def _regular_inside(file_url: str, folder: str) -> bool:
+    from urllib.request import url2pathname
+
+    path = Path(url2pathname(unquote(urlsplit(file_url).path)))
+    try:
+        return stat.S_ISREG(path.stat().st_mode) and _inside(path, Path(folder))
+    except OSError:
+        return False
+
+
 def check_url(url: str) -> SplitResult:
     """Split an index URL, or say in one line what is wrong with it."""
     shown = redact_url(url)
+    if unencoded_userinfo(url):
+        raise ConfigError(
+            f"index URL {shown}: the password holds an unencoded '/', '?', '#' or '@' "
+            "(percent-encode them: %2F, %3F, %23, %40)"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
-        raise ConfigError(f"index URL {shown}: {exc}") from None
+        # Not the ValueError's text: it may quote a piece of the authority.
+        reason = "port is not a number" if "Port" in str(exc) else "not a valid URL"
+        raise ConfigError(f"index URL {shown}: {reason}") from None
     if parts.scheme not in ("https", "http", "file"):
         raise ConfigError(
             f"index URL {shown}: unsupported scheme {parts.scheme!r} (use https, http or file)"
