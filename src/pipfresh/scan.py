@@ -192,7 +192,7 @@ def prepare(
     if config.cooldown:
         now = now or datetime.now(timezone.utc)
         not_after = now - timedelta(days=config.cooldown)
-    return ScanInput(
+    scan = ScanInput(
         target,
         dists,
         index_config,
@@ -209,6 +209,9 @@ def prepare(
         sources=sources,
         constraints=held,
     )
+    if cache is not None and cache.refused:
+        scan.warnings.append(cache.refused)  # it runs without the cache: say why
+    return scan
 
 
 def excluded_by(canonical_name: str, patterns: Sequence[str]) -> bool:

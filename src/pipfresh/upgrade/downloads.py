@@ -56,6 +56,15 @@ class DownloadCache:
             os.utime(path)  # recently used: trimmed last
         return path
 
+    def destination(self, sha256: str, filename: str) -> Path:
+        """Where a download of ``filename`` checked against ``sha256`` is to be written
+        (its folder made)."""
+        path = self._path(sha256, filename)
+        if path is None:
+            raise OSError(f"not a usable sha256 or file name: {filename}")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
     def put(self, sha256: str, filename: str, body: bytes) -> Path:
         """Store ``body`` (already checked against ``sha256``) atomically."""
         path = self._path(sha256, filename)

@@ -511,10 +511,15 @@ async def _download_all(
             found = downloads.get(file.sha256, file.filename)
             if found is not None:
                 return found
-            body = fetched.get(file.url)
-            if body is None or hashlib.sha256(body).hexdigest() != file.sha256.lower():
-                body = await client.download(file.url, project=project, sha256=file.sha256)
-            return downloads.put(file.sha256, file.filename, body)
+            body = fetched.get(file.url)  # read whole while planning (a small wheel)
+            if body is not None and hashlib.sha256(body).hexdigest() == file.sha256.lower():
+                return downloads.put(file.sha256, file.filename, body)
+            dest = downloads.destination(file.sha256, file.filename)
+            # Streamed to disk, hashed on the way: a wheel is never held in memory.
+            await client.download_to(
+                file.url, dest, project=project, sha256=file.sha256, max_bytes=file.size
+            )
+            return dest
 
         jobs = [one(c.canonical_name, c.wheel) for c in plan.changes]
         jobs += [one(a.canonical_name, a.wheel) for a in plan.additions]
