@@ -45,7 +45,7 @@ from pipfresh.select import (
 )
 
 NO_RESOLVER = "no resolver yet"
-SDIST_ONLY = "only an sdist: not supported yet"
+SDIST_ONLY = "no wheel for this Python, and no sdist to build one from"
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ from pipfresh.select import (
     IncompletePage,
     Policy,
     Release,
+    file_installable,
     iter_releases,
     parse_version,
     requires_python_allows,
@@ -533,7 +534,13 @@ async def _gather(
         wheel = rank_wheels(after_files, policy, tags)
         restore = rank_wheels(before_files, policy, tags, installed=True)
         if wheel is None:
-            return Candidate(target, wheel, restore)
+            sdist = _sdist_of(after_files, policy)
+            if sdist is None:
+                return Candidate(target, wheel, restore)
+            try:
+                wheel = await _built(scan, source, target, sdist)
+            except _BuildFailed as exc:
+                return Candidate(target, None, restore, error=str(exc))
         key = (target.canonical_name, target.after)
         known = source.known.get(key)
         if known is not None:  # read by an earlier round's resolver
@@ -562,6 +569,63 @@ async def _gather(
             raise result
         candidates.append(result)
     return candidates
+
+
+class _BuildFailed(Exception):
+    pass
+
+
+def _sdist_of(files: Sequence[IndexFile], policy: Policy) -> IndexFile | None:
+    for file in files:
+        if file.filename.endswith((".tar.gz", ".zip")) and file_installable(file, policy):
+            return file
+    return None
+
+
+async def _built(
+    scan: ScanInput, source: _IndexSource, target: Target, sdist: IndexFile
+) -> IndexFile:
+    """The wheel built from ``sdist`` for the target, as a local file the rest of the
+    update treats as any wheel (its metadata read, its sha256 checked on install)."""
+    import atexit
+    import hashlib
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from pipfresh.install import find_uv, target_has_pip
+    from pipfresh.install.build import build_wheel
+
+    folder = Path(tempfile.mkdtemp(prefix="pipfresh-build-"))
+    atexit.register(shutil.rmtree, folder, True)
+    archive = folder / Path(sdist.filename).name
+    try:
+        await source.client.download_to(
+            sdist.url, archive, project=target.canonical_name, sha256=sdist.sha256
+        )
+    except IndexError_ as exc:
+        raise _BuildFailed(f"only an sdist, which could not be fetched: {exc.message}") from None
+    uv = find_uv()
+    loop = asyncio.get_running_loop()
+    built = await loop.run_in_executor(
+        None,
+        lambda: build_wheel(
+            archive,
+            folder / "wheel",
+            scan.target.python,
+            uv=None if uv is None else uv[0],
+            target_has_pip=target_has_pip(scan.target),
+        ),
+    )
+    if built.wheel is None:
+        raise _BuildFailed(f"only an sdist, and building it failed: {built.why}")
+    data = built.wheel.read_bytes()
+    return IndexFile.build(
+        built.wheel.name,
+        built.wheel.as_uri(),
+        hashes={"sha256": hashlib.sha256(data).hexdigest()},
+        size=len(data),
+    )
 
 
 def _kept(

@@ -243,12 +243,26 @@ def test_latest_that_cannot_move_at_all_is_dropped(scene: Scene) -> None:
     assert dropped(document)["eee"].startswith("conflict: ")
 
 
-def test_sdist_only_target_is_dropped(scene: Scene) -> None:
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_sdist_only_target_is_built_and_a_failed_build_drops_only_it(
+    scene: Scene, installer: str
+) -> None:
     scene.publish("ggg", "1.0")
     scene.server.add(scene.wheels.sdist("ggg", "2.0"))
-    scene.pin("ggg==1.0")
+    scene.publish("hhh", "1.0")
+    scene.server.add(scene.wheels.sdist("hhh", "2.0", broken=True))
+    scene.publish("iii", "1.0", "1.1")
+    scene.pin("ggg==1.0", "hhh==1.0", "iii==1.0")
     document = as_json(scene.update("--dry-run", "--format", "json"))
-    assert dropped(document) == {"ggg": "only an sdist: not supported yet"}
+    assert changes(document) == {"ggg": "2.0", "iii": "1.1"}
+    [reason] = dropped(document).values()
+    assert reason.startswith("only an sdist, and building it failed: "), reason
+    assert "\n" not in reason
+    result = scene.update("-y", "--installer", installer)
+    assert result.returncode == 0, describe(result)
+    assert freeze(scene.venv) == {"ggg": "2.0", "hhh": "1.0", "iii": "1.1"}
+    # An index install, as any other: the next scan looks it up on the index again.
+    assert not list(scene.venv.site_packages.glob("ggg-*.dist-info/direct_url.json"))
 
 
 @pytest.mark.parametrize("installer", INSTALLERS)

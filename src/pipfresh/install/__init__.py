@@ -49,7 +49,7 @@ def find_uv(which: Callable[[str], str | None] = shutil.which) -> tuple[str, str
     return None
 
 
-def _target_pip(target: TargetEnv) -> bool:
+def target_has_pip(target: TargetEnv) -> bool:
     """The target has a pip of its own (one that supports its Python)."""
     return any(
         d.canonical_name == "pip" and d.kind == "index" for d in read_installed(target.sys_path)
@@ -103,7 +103,7 @@ def choose_installer(
                 "--installer uv: uv is not on PATH (install it, or pipfresh with the extra: "
                 "pip install 'pipfresh[uv]')"
             )
-    if _target_pip(target):
+    if target_has_pip(target):
         chosen = PipInstaller(target.python, own=True)
         chosen.source = "the target's own pip"
         return chosen

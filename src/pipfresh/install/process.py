@@ -70,6 +70,7 @@ def run_command(
     on_output: Callable[[str], None] | None = None,
     *,
     pass_fds: Sequence[int] = (),
+    timeout: float | None = None,
 ) -> InstallResult:
     """Run ``command`` to its end, handing each output line to ``on_output``.
 
@@ -94,6 +95,13 @@ def run_command(
         message = f"cannot run {command[0]}: {exc.strerror or exc}\n"
         return InstallResult(tuple(command), 127, message, time.perf_counter() - started)
     lines: list[str] = []
+    timer = None
+    if timeout is not None:
+        import threading
+
+        timer = threading.Timer(timeout, proc.kill)  # a hung build costs one package
+        timer.daemon = True
+        timer.start()
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
@@ -106,6 +114,8 @@ def run_command(
         _stop(proc)
         raise
     finally:
+        if timer is not None:
+            timer.cancel()
         if proc.stdout is not None:
             proc.stdout.close()
     return InstallResult(tuple(command), returncode, "".join(lines), time.perf_counter() - started)
