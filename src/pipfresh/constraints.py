@@ -27,10 +27,6 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_INCLUDES = 50
 
 
-def is_constraints(canonical_name: str) -> bool:
-    return canonical_name.startswith("<")
-
-
 def read_constraints(paths: Sequence[str]) -> list[tuple[str, str]]:
     """(line, "file:line") of every requirement in the files, following ``-c`` and
     ``-r`` includes relative to the including file. Raises :class:`ConfigError` with
@@ -116,4 +112,4 @@ def constraints_dist(paths: Sequence[str], installed: Iterable[str]) -> Installe
     )
 
 
-__all__ = ["constraints_dist", "is_constraints", "read_constraints"]
+__all__ = ["constraints_dist", "read_constraints"]
