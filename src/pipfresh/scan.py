@@ -54,6 +54,7 @@ from pipfresh.select import (
     wanted_release,
 )
 from pipfresh.settings import UpgradeConfig, resolve, resolve_max_age
+from pipfresh.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from pipfresh.index.client import SourceAnswer
@@ -85,6 +86,9 @@ class ScanInput:
     # of each outdated project, {name: {version: files}}, so planning need not fetch
     # those pages again (see keep_files).
     kept_files: dict[str, dict[str, tuple[IndexFile, ...]]] | None = None
+    # Names asked for that are not installed (prepare(report_unknown=True)): reported
+    # among the errors while the other names are still checked.
+    unknown: tuple[ProjectError, ...] = ()
 
 
 def _warm_client(config: IndexConfig) -> None:
@@ -115,6 +119,7 @@ def prepare(
     cwd: Path | None = None,
     now: datetime | None = None,
     inspection: PendingInspection | None = None,
+    report_unknown: bool = False,
 ) -> ScanInput:
     """Find and inspect the target, read what is installed, load pip's index settings and
     pipfresh's own (``[tool.pipfresh]``, user config, ``PIPFRESH_*``).
@@ -123,6 +128,9 @@ def prepare(
     ``python`` (and ``cwd`` and ``environ``), is the target's inspection already
     under way: its result is taken instead of inspecting again. The caller still
     closes it, which matters when this raises before taking it.
+
+    A name in ``names`` that is not installed is a UsageError, or with
+    ``report_unknown`` one of the report's errors while the others are checked.
     """
     if inspection is not None and inspection.spec != python:
         raise ValueError(f"the inspection was started for {inspection.spec!r}, not {python!r}")
@@ -174,11 +182,23 @@ def prepare(
     requirements = analyse(dists, target.markers)
     timings["requirements"] = time.perf_counter() - started
     wanted_names = {canonicalize_name(n) for n in names}
+    unknown: list[ProjectError] = []
     if wanted_names:
         present = {d.canonical_name for d in dists}
         missing = sorted(wanted_names - present)
         if missing:
-            raise UsageError(f"not installed in {target.prefix}: {', '.join(missing)}")
+            installed = [d.name for d in dists]
+            if not report_unknown:
+                hints = "".join(did_you_mean(m, installed) for m in missing)
+                raise UsageError(f"not installed in {target.prefix}: {', '.join(missing)}{hints}")
+            given = {canonicalize_name(n): n for n in names}
+            unknown = [
+                ProjectError(
+                    given[m], f"not installed in {target.prefix}{did_you_mean(m, installed)}"
+                )
+                for m in missing
+            ]
+            wanted_names -= set(missing)
         dists = [d for d in dists if d.canonical_name in wanted_names]
     # A project named on the command line is checked even when a pattern excludes it.
     dists, excluded = split_excluded(dists, config.exclude, keep=wanted_names)
@@ -201,6 +221,7 @@ def prepare(
         excluded=excluded,
         cache=cache,
         sources=sources,
+        unknown=tuple(unknown),
     )
 
 
@@ -515,7 +536,8 @@ def build_report(scan: ScanInput, results: Iterable[Result], seconds: float) -> 
         (r for r in results if isinstance(r, PackageStatus)), key=lambda p: p.name.lower()
     )
     errors = sorted(
-        (r for r in results if isinstance(r, ProjectError)), key=lambda e: e.name.lower()
+        (*scan.unknown, *(r for r in results if isinstance(r, ProjectError))),
+        key=lambda e: e.name.lower(),
     )
     outdated = sum(1 for s in statuses if s.outdated)
     return Report(
