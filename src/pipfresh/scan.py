@@ -55,6 +55,7 @@ from pipfresh.select import (
     wanted_release,
 )
 from pipfresh.settings import UpgradeConfig, resolve, resolve_max_age
+from pipfresh.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from pipfresh.index.client import SourceAnswer
@@ -88,6 +89,9 @@ class ScanInput:
     kept_files: dict[str, dict[str, tuple[IndexFile, ...]]] | None = None
     # pip's constraints on installed projects, as one pseudo-distribution (or None).
     constraints: InstalledDist | None = None
+    # Names asked for that are not installed (prepare(report_unknown=True)): reported
+    # among the errors while the other names are still checked.
+    unknown: tuple[ProjectError, ...] = ()
 
 
 def _warm_client(config: IndexConfig) -> None:
@@ -118,6 +122,7 @@ def prepare(
     cwd: Path | None = None,
     now: datetime | None = None,
     inspection: PendingInspection | None = None,
+    report_unknown: bool = False,
 ) -> ScanInput:
     """Find and inspect the target, read what is installed, load pip's index settings and
     pipfresh's own (``[tool.pipfresh]``, user config, ``PIPFRESH_*``).
@@ -126,6 +131,9 @@ def prepare(
     ``python`` (and ``cwd`` and ``environ``), is the target's inspection already
     under way: its result is taken instead of inspecting again. The caller still
     closes it, which matters when this raises before taking it.
+
+    A name in ``names`` that is not installed is a UsageError, or with
+    ``report_unknown`` one of the report's errors while the others are checked.
     """
     if inspection is not None and inspection.spec != python:
         raise ValueError(f"the inspection was started for {inspection.spec!r}, not {python!r}")
@@ -180,11 +188,23 @@ def prepare(
     requirements = analyse(dists if held is None else [*dists, held], target.markers)
     timings["requirements"] = time.perf_counter() - started
     wanted_names = {canonicalize_name(n) for n in names}
+    unknown: list[ProjectError] = []
     if wanted_names:
         present = {d.canonical_name for d in dists}
         missing = sorted(wanted_names - present)
         if missing:
-            raise UsageError(f"not installed in {target.prefix}: {', '.join(missing)}")
+            installed = [d.name for d in dists]
+            if not report_unknown:
+                hints = "".join(did_you_mean(m, installed) for m in missing)
+                raise UsageError(f"not installed in {target.prefix}: {', '.join(missing)}{hints}")
+            given = {canonicalize_name(n): n for n in names}
+            unknown = [
+                ProjectError(
+                    given[m], f"not installed in {target.prefix}{did_you_mean(m, installed)}"
+                )
+                for m in missing
+            ]
+            wanted_names -= set(missing)
         dists = [d for d in dists if d.canonical_name in wanted_names]
     # A project named on the command line is checked even when a pattern excludes it.
     dists, excluded = split_excluded(dists, config.exclude, keep=wanted_names)
@@ -208,6 +228,7 @@ def prepare(
         cache=cache,
         sources=sources,
         constraints=held,
+        unknown=tuple(unknown),
     )
     if cache is not None and cache.refused:
         scan.warnings.append(cache.refused)  # it runs without the cache: say why
@@ -525,7 +546,8 @@ def build_report(scan: ScanInput, results: Iterable[Result], seconds: float) -> 
         (r for r in results if isinstance(r, PackageStatus)), key=lambda p: p.name.lower()
     )
     errors = sorted(
-        (r for r in results if isinstance(r, ProjectError)), key=lambda e: e.name.lower()
+        (*scan.unknown, *(r for r in results if isinstance(r, ProjectError))),
+        key=lambda e: e.name.lower(),
     )
     outdated = sum(1 for s in statuses if s.outdated)
     return Report(

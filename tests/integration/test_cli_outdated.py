@@ -274,14 +274,78 @@ def test_names_may_follow_options(scene: Scene, argv: tuple[str, ...]) -> None:
     assert [p["name"] for p in json.loads(result.stdout)["packages"]] == ["foo"]
 
 
-def test_outdated_with_a_name_that_is_not_installed_is_a_usage_error(scene: Scene) -> None:
-    result = run_pipfresh("outdated", "notinstalled", *scene.args, env=scene.env, cwd=scene.cwd)
-    assert_usage_error(result, "not installed", "notinstalled")
+@pytest.mark.parametrize("command", [(), ("outdated",)])
+def test_a_name_that_is_not_installed_is_an_error_and_the_rest_are_checked(
+    scene: Scene, command: tuple[str, ...]
+) -> None:
+    result = run_pipfresh(
+        *command, "fo", "foo", "--format", "json", *scene.args, env=scene.env, cwd=scene.cwd
+    )
+    assert result.returncode == 3, describe(result)
+    document = json.loads(result.stdout)
+    assert [p["name"] for p in document["packages"]] == ["foo"]
+    assert document["errors"] == [
+        {"name": "fo", "reason": f"not installed in {scene.venv.path} (did you mean 'foo'?)"}
+    ]
 
 
-def test_bare_name_that_is_not_installed_is_a_usage_error(scene: Scene) -> None:
-    result = run_pipfresh("notinstalled", *scene.args, env=scene.env, cwd=scene.cwd)
-    assert_usage_error(result, "not installed", "notinstalled")
+def test_a_name_that_is_not_installed_is_a_line_of_the_table(scene: Scene) -> None:
+    result = run_pipfresh("bra", *scene.args, env=scene.env, cwd=scene.cwd)
+    assert result.returncode == 3, describe(result)
+    assert f"error: bra: not installed in {scene.venv.path} (did you mean 'bar'?)" in (
+        result.stdout.splitlines()
+    )
+    assert result.stderr == "", describe(result)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["updte"], "unknown command 'updte' (did you mean 'pipfresh update'?)"),
+        (["outdatd", "foo"], "unknown command 'outdatd' (did you mean 'pipfresh outdated'?)"),
+        (["list"], "unknown command 'list' (did you mean 'pipfresh outdated'?)"),
+        (["upgrade"], "unknown command 'upgrade' (did you mean 'pipfresh update'?)"),
+    ],
+)
+def test_a_command_typo_is_a_usage_error_with_a_suggestion(
+    scene: Scene, argv: list[str], needle: str
+) -> None:
+    result = run_pipfresh(*argv, *scene.args, env=scene.env, cwd=scene.cwd)
+    assert_usage_error(result, needle)
+
+
+@pytest.mark.parametrize("name", ["old-reqs.txt", "./foo", "reqs/dev.in"])
+def test_a_path_given_as_a_name_says_so(scene: Scene, name: str) -> None:
+    result = run_pipfresh(name, *scene.args, env=scene.env, cwd=scene.cwd)
+    assert_usage_error(result, f"{name!r} is a path, not a project name")
+
+
+def test_an_existing_requirements_file_given_as_a_name_suggests_r(
+    scene: Scene, tmp_path: Path
+) -> None:
+    (tmp_path / "reqs.txt").write_text("foo\n")
+    result = run_pipfresh("reqs.txt", *scene.args, env=scene.env, cwd=tmp_path)
+    assert_usage_error(result, "use -r reqs.txt")
+
+
+def test_requirement_files_name_the_projects_to_check(scene: Scene, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("foo>=1.0  # pinned low\n")
+    (tmp_path / "b.txt").write_text("-r a.txt\nghost-project==1\n")
+    scene.server.reset_stats()
+    result = run_pipfresh(
+        "-r", "a.txt", "--requirement", "b.txt", "--format", "json", "--all",
+        *scene.args, env=scene.env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 3, describe(result)
+    document = json.loads(result.stdout)
+    assert [p["name"] for p in document["packages"]] == ["foo"]
+    assert [e["name"] for e in document["errors"]] == ["ghost-project"]
+    assert scene.server.count("bar") == 0
+
+
+def test_a_missing_requirements_file_is_a_usage_error(scene: Scene, tmp_path: Path) -> None:
+    result = run_pipfresh("-r", "nope.txt", *scene.args, env=scene.env, cwd=tmp_path)
+    assert_usage_error(result, "cannot read requirements file nope.txt")
 
 
 # --------------------------------------------------------------------------------------

@@ -585,7 +585,10 @@ def test_interactive_with_nothing_picked_changes_nothing(scene: Scene) -> None:
 
 @pytest.mark.parametrize(
     ("args", "why"),
-    [(("-y",), "it needs a terminal"), (("--dry-run",), "--dry-run shows the whole plan")],
+    [
+        (("-y",), "--interactive needs a terminal (stdin is not one)"),
+        (("--dry-run",), "--interactive cannot be used with --dry-run"),
+    ],
 )
 def test_interactive_refused_where_it_cannot_ask(
     scene: Scene, args: tuple[str, ...], why: str
@@ -593,9 +596,9 @@ def test_interactive_refused_where_it_cannot_ask(
     outdated_pair(scene)
     result = scene.update("--interactive", *args)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        f"pipfresh: error: pipfresh update: --interactive cannot be used here: {why}"
-    ]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("pipfresh: error: pipfresh update"), line
+    assert why in line
 
 
 def test_stages_are_shown_on_a_terminal(scene: Scene) -> None:

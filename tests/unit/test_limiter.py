@@ -290,3 +290,75 @@ def test_budget_waits_for_reads_that_are_not_slow() -> None:
         return budget.overdrawn, held
 
     assert asyncio.run(run()) == (0, 6)
+
+
+def test_budget_waiter_cancelled_while_a_release_grants_past_it_leaves_once() -> None:
+    # The cancellation marks the waiter's future at once, but its handler runs a loop
+    # turn later; a release in between walks the queue first. The entry must leave the
+    # queue once, and the waiter end cancelled (was: ValueError "not in deque").
+    async def run() -> ByteBudget:
+        budget = ByteBudget(10, unknown_size=4)
+        held = budget.reserve(6)
+        await held.__aenter__()
+        waiter = asyncio.ensure_future(_enter(budget, 9, [], "waiter"))
+        await asyncio.sleep(0)
+        assert budget.queued == 1
+        waiter.cancel()
+        await held.__aexit__(None, None, None)  # no await inside: same loop turn
+        (outcome,) = await asyncio.gather(waiter, return_exceptions=True)
+        assert isinstance(outcome, asyncio.CancelledError), outcome
+        return budget
+
+    budget = asyncio.run(run())
+    assert (budget.held, budget.queued) == (0, 0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_budget_and_limit_cancelled_under_load_end_clean(seed: int) -> None:
+    # Hundreds of requests through both bounds, as the client takes them, cancelled
+    # all at once at some point of the run (a closed stdout, Ctrl-C): every task ends
+    # cancelled or done, none with another exception, and nothing is left held.
+    import random
+
+    rng = random.Random(seed)
+
+    async def request(limit: AdaptiveLimit, budget: ByteBudget, size: int) -> None:
+        async with limit.slot():
+            await asyncio.sleep(0)
+            async with budget.reserve(size):
+                for _ in range(rng.randrange(1, 4)):
+                    await asyncio.sleep(0)
+
+    async def run() -> tuple[AdaptiveLimit, ByteBudget, list[object]]:
+        limit = AdaptiveLimit(16)
+        budget = ByteBudget(100, unknown_size=40)
+        sizes = [rng.choice((None, 1, 10, 40, 90, 500)) for _ in range(300)]
+        tasks = [asyncio.ensure_future(request(limit, budget, s)) for s in sizes]
+        for _ in range(rng.randrange(1, 60)):
+            await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        return limit, budget, outcomes
+
+    limit, budget, outcomes = asyncio.run(run())
+    odd = [o for o in outcomes if not (o is None or isinstance(o, asyncio.CancelledError))]
+    assert odd == []
+    assert (limit.in_flight, budget.held, budget.queued) == (0, 0, 0)
+
+
+def test_a_limit_waiter_cancelled_after_its_wake_up_passes_it_on() -> None:
+    async def run() -> None:
+        limit = AdaptiveLimit(1)
+        first = await limit.acquire()
+        assert first
+        woken = asyncio.ensure_future(limit.acquire())
+        other = asyncio.ensure_future(limit.acquire())
+        await asyncio.sleep(0)
+        await limit.release()  # wakes `woken` only (one free slot)
+        woken.cancel()  # before it ran: the wake-up must reach `other`
+        await asyncio.gather(woken, return_exceptions=True)
+        await asyncio.wait_for(other, 5)  # a bound, not a sleep: hangs without the hand-over
+        assert limit.in_flight == 1
+
+    asyncio.run(run())

@@ -576,7 +576,8 @@ class IndexClient:
                 started = time.monotonic()
                 try:
                     request = self._attempt(
-                        session.get(
+                        functools.partial(
+                            session.get,
                             bare_url,
                             headers=request_headers,
                             auth=basic,
@@ -685,7 +686,7 @@ class IndexClient:
 
     async def _attempt(
         self,
-        request: Awaitable[aiohttp.ClientResponse],
+        send: Callable[[], Awaitable[aiohttp.ClientResponse]],
         accepted: tuple[int, ...],
         *,
         page: bool,
@@ -693,7 +694,11 @@ class IndexClient:
         sink: _Sink | None,
         streaming: bool,
     ) -> Response:
-        """Send one request and read its answer: the body only for an accepted status."""
+        """Send one request and read its answer: the body only for an accepted status.
+
+        The request is made here, not by the caller: a task cancelled before it first
+        runs would otherwise leave an unawaited coroutine (a RuntimeWarning on exit)."""
+        request = send()
         started = time.monotonic()
         soft = self._request_deadline
         if streaming and soft is not None:

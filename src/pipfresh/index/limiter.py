@@ -54,7 +54,15 @@ class AdaptiveLimit:
                 await asyncio.sleep(pause)
                 continue
             async with self._changed:
-                await self._changed.wait_for(lambda: self.in_flight < self.limit)
+                try:
+                    await self._changed.wait_for(lambda: self.in_flight < self.limit)
+                except asyncio.CancelledError:
+                    # A waiter cancelled just after a release woke it would take the
+                    # wake-up with it (asyncio.Condition before 3.13 does not pass it
+                    # on) and leave a free slot with every other waiter asleep.
+                    if self.in_flight < self.limit:
+                        self._changed.notify(1)
+                    raise
                 if self._resume_at > loop.time():
                     continue  # a Retry-After arrived while we waited for the slot
                 self.in_flight += 1
@@ -183,9 +191,24 @@ class ByteBudget:
             return _Reservation(self, 0)
         return _Reservation(self, self.unknown_size if size is None else min(size, self.limit))
 
+    @property
+    def queued(self) -> int:
+        """Bodies waiting for their turn (cancelled waiters not counted)."""
+        return sum(1 for _, future in self._waiting if not future.done())
+
     async def _acquire(self, amount: int) -> float:
-        """Wait until ``amount`` may be read; returns the read's start time."""
+        """Wait until ``amount`` may be read; returns the read's start time.
+
+        An entry leaves the queue exactly once, in :meth:`_grant` (granted, or dropped
+        when its waiter was cancelled) or in :meth:`_check` (read over the limit); the
+        waiter never removes its own. A task's cancellation marks its future cancelled
+        at once but runs the task's handler only on a later loop turn: a release in
+        between had already dropped the entry, and the handler's own remove then
+        raised ValueError out of every task being cancelled (a closed stdout ended a
+        ``--refresh`` scan with one traceback per queued page).
+        """
         loop = asyncio.get_running_loop()
+        self._drop_cancelled()
         if not self._waiting and self.held + amount <= self.limit:
             return self._take(amount, loop.time())
         future: asyncio.Future[float] = loop.create_future()
@@ -199,9 +222,12 @@ class ByteBudget:
             if future.done() and not future.cancelled():
                 self._release(amount, future.result())  # granted as it was cancelled
             else:
-                self._waiting.remove(entry)
                 self._grant()  # it may have been the head that blocked smaller ones
             raise
+
+    def _drop_cancelled(self) -> None:
+        while self._waiting and self._waiting[0][1].done():
+            self._waiting.popleft()
 
     def _check(self, entry: tuple[int, asyncio.Future[float]]) -> None:
         amount, future = entry
@@ -237,10 +263,11 @@ class ByteBudget:
         # In order: a large body waiting at the head is not overtaken by a stream of
         # small ones, so it starts as soon as enough is free.
         now = asyncio.get_running_loop().time()
+        self._drop_cancelled()
         while self._waiting and self.held + self._waiting[0][0] <= self.limit:
             amount, future = self._waiting.popleft()
-            if not future.done():
-                future.set_result(self._take(amount, now))
+            future.set_result(self._take(amount, now))
+            self._drop_cancelled()
 
 
 class _Reservation:

@@ -153,6 +153,22 @@ def _table(rows: tuple[PackageStatus, ...], now: datetime, color: bool) -> str:
     return "".join(out)
 
 
+def terminal_width(out: TextIO) -> int | None:
+    """The width to fit the table in: ``COLUMNS`` when set, else the terminal's; None
+    (no limit) for a pipe or a file, whose reader wants whole lines."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if out.isatty():
+            return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
 def render_table(
     report: Report,
     out: TextIO,
@@ -160,6 +176,8 @@ def render_table(
     include_all: bool,
     color: bool,
     now: datetime | None = None,
+    width: int | None = None,
+    target: str = "latest",
 ) -> None:
     """Write the header line, the table and the per-project error lines to ``out``.
 

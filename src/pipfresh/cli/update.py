@@ -1,0 +1,216 @@
+"""``pipfresh update [NAME ...]``: scan, plan, confirm, then carry the plan out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pipfresh.cli.exitcodes import ExitCode
+from pipfresh.cli.options import add_scan_options, add_verbose, config_from
+
+if TYPE_CHECKING:
+    from pipfresh.environment import PendingInspection
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="only update these packages (and whatever they then require); default: all",
+    )
+    add_scan_options(parser)
+    upd = parser.add_argument_group("update")
+    upd.add_argument(
+        "--latest",
+        action="store_true",
+        help="move to the latest versions, not the wanted ones (conflicts are dropped)",
+    )
+    upd.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    upd.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    upd.add_argument(
+        "--interactive",
+        action="store_true",
+        help="pick the packages to update from a list (needs a terminal)",
+    )
+    upd.add_argument(
+        "--installer",
+        choices=("auto", "uv", "pip"),
+        default="auto",
+        help="auto (default): uv when on PATH, else pip",
+    )
+    upd.add_argument(
+        "--break-system-packages",
+        action="store_true",
+        help="allow changing an externally managed (PEP 668) environment",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    add_verbose(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipfresh.environment import start_inspection
+
+    _check_update_options(args)
+    with start_inspection(args.python) as inspection:
+        return _update(args, inspection)
+
+
+def _check_update_options(args: argparse.Namespace) -> None:
+    """The usage errors of ``pipfresh update`` that need no scan."""
+    from pipfresh.errors import UsageError
+
+    interactive = sys.stdin.isatty()
+    if args.interactive and args.dry_run:
+        raise UsageError(
+            "pipfresh update: --interactive cannot be used with --dry-run, "
+            "which shows the whole plan"
+        )
+    if args.interactive and not interactive:
+        raise UsageError(
+            "pipfresh update --interactive needs a terminal (stdin is not one); "
+            "pass -y to update everything, or name the packages to update"
+        )
+    if not (args.dry_run or args.yes or interactive):
+        raise UsageError(
+            "pipfresh update needs a confirmation: pass -y to update without asking, "
+            "or --dry-run to see the plan"
+        )
+
+
+def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
+    """``pipfresh update``: scan, plan, confirm, then carry the plan out
+    (:func:`_check_update_options` has passed)."""
+    import json
+    import time
+
+    from pipfresh.api import UpdateResult, run_update
+    from pipfresh.models import Report
+    from pipfresh.plan import Plan, plan_document, plan_lines, stage_message
+    from pipfresh.ui.safe import printable
+    from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
+    from pipfresh.upgrade import Outcome, Terminated, outcome_document
+
+    out = sys.stdout
+    err = sys.stderr
+    declined = False
+    pending_plan: UpdateResult | None = None
+    started: float | None = None  # when the first stage (the downloads) began
+
+    def on_recovered(line: str) -> None:
+        err.write(f"pipfresh: {printable(line)}\n")
+
+    def on_report(report: Report, warnings: Sequence[str]) -> None:
+        for warning in warnings:
+            err.write(f"pipfresh: warning: {printable(warning)}\n")
+        for error in report.errors:
+            err.write(
+                f"pipfresh: warning: could not check {printable(error.name)}: "
+                f"{printable(error.reason)}\n"
+            )
+
+    def on_plan(pending: UpdateResult) -> bool:
+        nonlocal declined, pending_plan
+        pending_plan = pending  # for the stage lines
+        plan = pending.plan
+        if args.format == "table":
+            out.write(
+                f"Update plan for {pending.environment.prefix} (installer: {pending.installer})\n"
+            )
+            out.write("\n".join(map(printable, plan_lines(plan))) + "\n")
+            out.flush()
+        if args.dry_run or plan.empty or args.yes:
+            return True
+        if args.format == "json":
+            err.write("\n".join(map(printable, plan_lines(plan))) + "\n")
+        err.write("Proceed? [y/N] ")
+        err.flush()
+        declined = sys.stdin.readline().strip().lower() not in ("y", "yes")
+        return not declined
+
+    def choose(plan: Plan) -> list[str]:
+        from pipfresh.ui.pick import pick
+
+        err.write("Upgrades that can be made:\n")
+        rows = [
+            printable(f"{c.name} {c.before} -> {c.after}" + (f" ({c.reason})" if c.reason else ""))
+            for c in plan.changes
+        ]
+        picked = pick(rows, sys.stdin.readline, err.write)
+        return [plan.changes[i].name for i in picked or ()]
+
+    def on_output(line: str) -> None:
+        if args.verbose:
+            err.write(line)
+
+    on_terminal = err.isatty()
+
+    def on_stage(name: str) -> None:
+        nonlocal started
+        if started is None:
+            started = time.perf_counter()
+        if args.verbose:
+            err.write(f"pipfresh: {name} ({time.perf_counter() - started:.2f} s)\n")
+        elif on_terminal and pending_plan is not None:
+            line = stage_message(name, pending_plan.plan, pending_plan.installer)
+            err.write(f"pipfresh: {printable(line)}\n")
+            err.flush()
+
+    try:
+        result = run_update(
+            args.python,
+            config_from(args),
+            names=args.names,
+            installer=args.installer,
+            latest=args.latest,
+            dry_run=args.dry_run,
+            break_system_packages=args.break_system_packages,
+            on_recovered=on_recovered,
+            on_report=on_report,
+            on_plan=on_plan,
+            on_output=on_output,
+            on_stage=on_stage,
+            choose=choose if args.interactive else None,
+            inspection=inspection,
+        )
+    except KeyboardInterrupt as exc:
+        if started is None:
+            raise
+        # Once the stages began, only the downloads let an interrupt through: during
+        # the install it is turned into a rollback (RolledBack).
+        if isinstance(exc, Terminated):
+            err.write("pipfresh: terminated during the downloads; nothing was changed\n")
+        else:
+            err.write("\npipfresh: interrupted during the downloads; nothing was changed\n")
+        return ExitCode.INTERRUPTED
+    if declined:
+        err.write("pipfresh: nothing was changed\n")
+        return ExitCode.OK
+    if args.format == "json":
+        document: dict[str, object] = {
+            "version": SCHEMA_VERSION,
+            "environment": environment_dict(result.environment),
+            "installer": result.installer,
+            "dry_run": result.dry_run,
+            "plan": plan_document(result.plan),
+        }
+        if result.changed:
+            outcome = Outcome(result.results, result.installer, result.timings)
+            document["result"] = outcome_document(outcome)
+        out.write(json.dumps(document, indent=2) + "\n")
+        return ExitCode.OK
+    if not result.changed:
+        return ExitCode.OK
+    out.write("\n")
+    width = max(len(r.name) for r in result.results)
+    for change in result.results:
+        moved = f"{change.before or '(new)'} -> {change.after}"
+        out.write(printable(f"{change.name:<{width}}  {moved}  {change.status}") + "\n")
+    shown = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    added = sum(1 for r in result.results if r.status == "added")
+    counts = f"{len(result.results) - added} updated" + (f", {added} added" if added else "")
+    out.write(f"{counts} with {result.installer} ({shown})\n")
+    return ExitCode.OK
