@@ -15,6 +15,7 @@ import signal
 import stat
 import struct
 import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,6 +106,23 @@ def test_update_everything_outdated(scene: Scene, installer: str) -> None:
     assert set(document["result"]["timings"]) >= {"scan", "plan", "download", "install", "verify"}
 
 
+def test_downloaded_wheels_are_in_cache_info_and_clear(scene: Scene) -> None:
+    outdated_pair(scene)
+    cache = scene.tmp_path / "shared-cache"  # one cache for every run of this test
+    env = scene.env | {"PIPFRESH_CACHE_DIR": str(cache)}
+    result = scene.update("-y", "--installer", "uv", env=env)
+    assert result.returncode == 0, describe(result)
+    kept = sorted(p.name for p in (cache / "wheels").glob("*/*.whl"))
+    assert kept == ["aaa-2.0-py3-none-any.whl", "bbb-1.5-py3-none-any.whl"]
+    info = run_pipfresh("cache", "info", env=env, cwd=scene.tmp_path)
+    assert "2 downloaded wheels" in info.stdout, describe(info)
+    cleared = run_pipfresh("cache", "clear", env=env, cwd=scene.tmp_path)
+    assert "and 2 downloaded wheels" in cleared.stdout, describe(cleared)
+    assert not (cache / "wheels").exists()
+    after = run_pipfresh("cache", "info", env=env, cwd=scene.tmp_path)
+    assert "0 downloaded wheels, 0.0 MB" in after.stdout, describe(after)
+
+
 @pytest.mark.parametrize("installer", ["uv", "pip"])
 def test_updated_packages_are_still_index_installs(scene: Scene, installer: str) -> None:
     # Installing the downloaded files directly would leave a PEP 610 direct_url.json,
@@ -184,6 +202,46 @@ def test_co_move_of_an_installed_package(scene: Scene) -> None:
     assert reasons == {"kkk": "", "lll": "needed by kkk 2.0"}
     assert additions(document) == {}
     assert freeze(scene.venv) == {"kkk": "2.0", "lll": "2.1", "mmm": "1.0"}
+
+
+def test_freeze_is_the_plans_consistent_set_and_installs(scene: Scene) -> None:
+    """Each package's wanted version alone (kkk 2.0 with lll 1.0, held by nnn 1.0) does
+    not install; the plan's set moves lll and nnn together with kkk."""
+    scene.publish("kkk", "1.0")
+    scene.publish("kkk", "2.0", requires=("lll>=2",))
+    scene.publish("lll", "1.0", "2.0", "2.1")
+    scene.publish("nnn", "1.0", requires=("lll<2",))
+    scene.publish("nnn", "2.0", requires=("lll>=2",))
+    new_dependency(scene)
+    scene.pin("kkk==1.0", "lll==1.0", "nnn==1.0")
+    before = freeze(scene.venv)
+    result = scene.update("--dry-run", "--format", "freeze")
+    assert result.returncode == 0, describe(result)
+    assert result.stdout.splitlines() == [
+        "ccc==2.0",
+        "ddd==1.1",
+        "kkk==2.0",
+        "lll==2.1",
+        "nnn==2.0",
+    ]
+    assert freeze(scene.venv) == before  # a dry run
+    pins = scene.tmp_path / "plan.txt"
+    pins.write_text(result.stdout)
+    install(scene.venv, "-r", pins, index_url=scene.server.url, installer="pip")
+    assert freeze(scene.venv) == {
+        "ccc": "2.0",
+        "ddd": "1.1",
+        "kkk": "2.0",
+        "lll": "2.1",
+        "nnn": "2.0",
+    }
+    check = subprocess.run(
+        [sys.executable, "-m", "pip", "--isolated", "--python", str(scene.venv.python), "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (check.returncode, check.stdout) == (0, "No broken requirements found.\n"), check
 
 
 def test_co_move_blocked_by_another_package_is_dropped(scene: Scene) -> None:

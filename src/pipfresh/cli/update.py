@@ -12,6 +12,7 @@ from pipfresh.cli.options import add_scan_options, add_verbose, config_from
 
 if TYPE_CHECKING:
     from pipfresh.environment import PendingInspection
+    from pipfresh.plan import Plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow changing an externally managed (PEP 668) environment",
     )
     out = parser.add_argument_group("output")
-    out.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    out.add_argument(
+        "--format",
+        choices=("table", "json", "freeze"),
+        default="table",
+        help="default: table; freeze: the plan's versions as name==version lines, "
+        "one consistent set (pip install -r)",
+    )
     add_verbose(out)
 
 
@@ -89,7 +96,7 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
 
     from pipfresh.api import UpdateResult, run_update
     from pipfresh.models import Report
-    from pipfresh.plan import Plan, plan_document, plan_lines, stage_message
+    from pipfresh.plan import plan_document, plan_lines, stage_message
     from pipfresh.ui.safe import printable
     from pipfresh.ui.serialize import SCHEMA_VERSION, environment_dict
     from pipfresh.upgrade import Outcome, Terminated, outcome_document
@@ -124,7 +131,7 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
             out.flush()
         if args.dry_run or plan.empty or args.yes:
             return True
-        if args.format == "json":
+        if args.format != "table":
             err.write("\n".join(map(printable, plan_lines(plan))) + "\n")
         err.write("Proceed? [y/N] ")
         err.flush()
@@ -189,6 +196,9 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
     if declined:
         err.write("pipfresh: nothing was changed\n")
         return ExitCode.OK
+    if args.format == "freeze":
+        out.write(freeze_plan(result.plan))
+        return ExitCode.OK
     if args.format == "json":
         document: dict[str, object] = {
             "version": SCHEMA_VERSION,
@@ -214,3 +224,11 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
     counts = f"{len(result.results) - added} updated" + (f", {added} added" if added else "")
     out.write(f"{counts} with {result.installer} ({shown})\n")
     return ExitCode.OK
+
+
+def freeze_plan(plan: Plan) -> str:
+    """Every version the plan installs, sorted by name: one resolution, so the lines
+    install together (unlike the scan's per-package wanted versions)."""
+    pins = [(c.canonical_name, c.name, c.after) for c in plan.changes]
+    pins += [(a.canonical_name, a.name, a.version) for a in plan.additions]
+    return "".join(f"{name}=={version}\n" for _, name, version in sorted(pins))
