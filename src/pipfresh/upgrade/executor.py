@@ -245,7 +245,7 @@ def execute(
             try:
                 stage(on_stage, "install")
                 started = time.perf_counter()
-                stash.keep_aside(record.kept, folder / journal.STASH_DIR)
+                stash.keep_aside(record.kept, folder / journal.STASH_DIR, roots=roots)
                 timings["keep"] = round(time.perf_counter() - started, 3)
                 started = time.perf_counter()
                 result = installer.run(
@@ -328,7 +328,11 @@ def _prepare(  # noqa: PLR0917 - private, one call site
     # Files of other distributions that a new wheel would overwrite are copied, so that
     # the restore gives them back as they were.
     moved = {k.original for k in kept}
-    shared = [p for p in clear if p not in moved and os.path.lexists(p) and not os.path.isdir(p)]
+    shared = [
+        p
+        for p in clear
+        if not stash.covered(p, moved) and os.path.lexists(p) and not os.path.isdir(p)
+    ]
     kept += [stash.Kept(p, f"shared/{i:06d}", copy=True) for i, p in enumerate(shared)]
     planned = tuple(dict.fromkeys(names))
     return journal.Journal(
@@ -466,7 +470,7 @@ def recover_interrupted(target: TargetEnv) -> str | None:
     now = _snapshot(read_installed(target.sys_path))
     moved = sorted(n for n in set(now) | set(record.before) if now.get(n) != record.before.get(n))
     aside = folder / journal.STASH_DIR
-    pending = sum(1 for k in record.kept if not k.copy and os.path.lexists(aside / k.slot))
+    pending = sum(stash.count_files(aside / k.slot) for k in record.kept if not k.copy)
     with _signals_ignored():
         differ = restore(target, record, roots)
     started = record.started_local

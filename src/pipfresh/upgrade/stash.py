@@ -61,6 +61,17 @@ def inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
+def covered(path: str, kept: set[str]) -> bool:
+    """``path`` is one of the ``kept`` paths, or inside one of them (a folder kept whole)."""
+    while True:
+        if path in kept:
+            return True
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+
+
 def environment_roots(prefix: str, paths: Mapping[str, str]) -> tuple[str, ...]:
     """The folders an installer may write to: the prefix and every scheme path."""
     found = [os.path.normpath(os.path.abspath(prefix))]
@@ -111,36 +122,121 @@ def plan_kept(
     copied: Iterable[str] = (),
 ) -> list[Kept]:
     """The slots for every existing file of ``owned`` (name, files) pairs; the names in
-    ``copied`` are copied rather than moved. Pure but for checking which files exist.
+    ``copied`` are copied rather than moved. Pure but for looking at the files.
 
-    Raises :class:`StashError` for a file outside ``roots``.
+    A folder holding nothing but one distribution's files (and the bytecode of its
+    modules) is kept as one entry, moved with one rename, as pip's uninstall stashes
+    folders: replacing numpy is then a few renames rather than a thousand.
+
+    Raises :class:`StashError` for a file outside ``roots`` or inside pipfresh's own
+    state folder.
     """
     copy_names = set(copied)
     kept: list[Kept] = []
     for i, (name, files) in enumerate(owned):
-        for j, path in enumerate(files):
+        existing: list[str] = []
+        for path in files:
             if not inside(path, roots):
                 raise StashError(f"{name}: its RECORD names {path}, outside the environment")
+            if STATE_DIR_NAME in path.split(os.sep):
+                raise StashError(f"{name}: its RECORD names {path}, in pipfresh's state folder")
             if not os.path.lexists(path) or (os.path.isdir(path) and not os.path.islink(path)):
                 continue  # listed but never written (a .pyc), or a folder
-            kept.append(Kept(path, f"{i:05d}/{j:06d}", name in copy_names))
+            existing.append(path)
+        copy = name in copy_names
+        whole = () if copy else _whole_folders(existing, roots)
+        folders = set(whole)
+        entries = [*whole, *(p for p in existing if not covered(p, folders))]
+        kept += [Kept(path, f"{i:05d}/{j:06d}", copy) for j, path in enumerate(entries)]
     return kept
 
 
-def keep_aside(kept: Sequence[Kept], stash: Path, *, sync: bool = True) -> None:
+#: The name of pipfresh's state folder in site-packages (see :mod:`journal`), never
+#: a distribution's file.
+STATE_DIR_NAME = ".pipfresh-update"
+
+
+def _whole_folders(files: Sequence[str], roots: Sequence[str]) -> tuple[str, ...]:
+    """The largest folders below the environment's roots in which every entry is one of
+    ``files`` or bytecode compiled from one of them."""
+    owned = set(files)
+    owned.update(_compiled(files))
+    candidates: set[str] = set()
+    for path in files:
+        folder = os.path.dirname(path)
+        while folder not in candidates and _movable(folder, roots):
+            candidates.add(folder)
+            folder = os.path.dirname(folder)
+    chosen: set[str] = set()
+    for folder in sorted(candidates, key=len):
+        if covered(folder, chosen):
+            continue  # below a folder already kept whole
+        if _only(folder, owned):
+            chosen.add(folder)
+    return tuple(sorted(chosen))
+
+
+def _compiled(files: Sequence[str]) -> Iterator[str]:
+    """The ``__pycache__`` files compiled from the modules among ``files`` (each cache
+    folder listed once)."""
+    stems: dict[str, set[str]] = {}
+    for path in files:
+        if path.endswith(".py"):
+            folder, name = os.path.split(path)
+            stems.setdefault(folder, set()).add(name[:-3])
+    for folder, names in stems.items():
+        cache = os.path.join(folder, "__pycache__")
+        try:
+            entries = os.listdir(cache)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith(".pyc") and entry.split(".", 1)[0] in names:
+                yield os.path.join(cache, entry)
+
+
+def _movable(folder: str, roots: Sequence[str]) -> bool:
+    """Below a root, holding none (site-packages, bin and the prefix are never moved)."""
+    return inside(folder, roots) and not any(inside(root, (folder,)) for root in roots)
+
+
+def _only(folder: str, owned: set[str]) -> bool:
+    """Every file, link and folder below ``folder`` belongs to ``owned`` (folders by
+    what they hold; an empty folder is not the distribution's)."""
+    seen = False
+    for dirpath, dirs, names in os.walk(folder):
+        if STATE_DIR_NAME in dirs:
+            return False
+        for entry in names:
+            if os.path.join(dirpath, entry) not in owned:
+                return False
+            seen = True
+        for entry in dirs:
+            full = os.path.join(dirpath, entry)
+            if os.path.islink(full) and full not in owned:
+                return False  # os.walk lists a link to a folder here, and does not follow it
+    return seen
+
+
+def keep_aside(
+    kept: Sequence[Kept], stash: Path, *, roots: Sequence[str] = (), sync: bool = True
+) -> None:
     """Move (or copy) every kept file into ``stash``, then remove the folders that the
     moves left empty. On an error, whatever was moved stays recorded in ``kept`` and
     :func:`put_back` brings it back."""
+    made: set[Path] = set()
     for item in kept:
         dest = stash / item.slot
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.parent not in made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dest.parent)
         if item.copy:
             shutil.copy2(item.original, dest, follow_symlinks=False)
         else:
             _move(item.original, str(dest))
     if sync:
-        _sync_tree(stash)
-    _prune_empty((os.path.dirname(k.original) for k in kept if not k.copy), stop=())
+        _sync_folders([stash, *made])
+    _prune_empty((os.path.dirname(k.original) for k in kept if not k.copy), stop=roots)
 
 
 def put_back(
@@ -184,13 +280,15 @@ def put_back(
                 shutil.copy2(source, temporary, follow_symlinks=False)
                 os.replace(temporary, item.original)
                 os.unlink(source)
+            elif os.path.isdir(source) and not os.path.islink(source):
+                _merge_back(source, item.original)
             else:
                 if os.path.isdir(item.original) and not os.path.islink(item.original):
                     shutil.rmtree(item.original)  # the new version made a folder there
                 _move(source, item.original)
         except OSError as exc:
             problems.append(f"{item.original}: {exc.strerror or exc}")
-    _prune_empty((os.path.dirname(p) for p in cleared), stop=())
+    _prune_empty((os.path.dirname(p) for p in cleared), stop=roots)
     return problems
 
 
@@ -254,8 +352,42 @@ def _move(source: str, dest: str) -> None:
         if exc.errno != errno.EXDEV:
             raise
         # Another file system (a bin folder mounted apart): copy, then delete.
-        shutil.copy2(source, dest, follow_symlinks=False)
-        os.unlink(source)
+        if os.path.isdir(source) and not os.path.islink(source):
+            shutil.copytree(source, dest, symlinks=True)
+            shutil.rmtree(source)
+        else:
+            shutil.copy2(source, dest, follow_symlinks=False)
+            os.unlink(source)
+
+
+def count_files(path: Path) -> int:
+    """How many files a slot holds: 1 for a file, what is below for a folder, 0 when absent."""
+    if not os.path.lexists(path):
+        return 0
+    if not path.is_dir() or path.is_symlink():
+        return 1
+    return sum(len(names) for _, _, names in os.walk(path))
+
+
+def _merge_back(source: str, dest: str) -> None:
+    """Return a kept folder to ``dest``: one rename when nothing is there any more,
+    else entry by entry (what the new version left beyond its listed files, such as
+    bytecode, is replaced). Something else where the folder goes is an error: it is
+    nobody's file that pipfresh knows of, so it is not removed."""
+    if os.path.lexists(dest) and not (os.path.isdir(dest) and not os.path.islink(dest)):
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder, in the way", dest)
+    if not os.path.lexists(dest):
+        _move(source, dest)
+        return
+    for entry in os.listdir(source):
+        from_path, to_path = os.path.join(source, entry), os.path.join(dest, entry)
+        if os.path.isdir(from_path) and not os.path.islink(from_path):
+            _merge_back(from_path, to_path)
+            continue
+        if os.path.isdir(to_path) and not os.path.islink(to_path):
+            shutil.rmtree(to_path)
+        _move(from_path, to_path)
+    os.rmdir(source)
 
 
 def _bytecode_of(path: str) -> Iterator[str]:
@@ -278,7 +410,7 @@ def _prune_empty(folders: Iterable[str], *, stop: Sequence[str]) -> None:
     """Remove the folders (and their parents) that are now empty."""
     for folder in sorted(set(folders), key=len, reverse=True):
         current = folder
-        while current and current not in stop:
+        while current and current not in stop and current != os.path.dirname(current):
             try:
                 os.rmdir(current)
             except OSError:
@@ -286,12 +418,13 @@ def _prune_empty(folders: Iterable[str], *, stop: Sequence[str]) -> None:
             current = os.path.dirname(current)
 
 
-def _sync_tree(folder: Path) -> None:
-    """fsync the folders of the stash, so that a power cut after the moves leaves them
-    where the journal says (a rename is durable once its folder is synced)."""
+def _sync_folders(folders: Iterable[Path]) -> None:
+    """fsync the folders the moves wrote into, so that a power cut after the moves
+    leaves them where the journal says (a rename is durable once its folder is synced;
+    what a moved folder holds did not change)."""
     if os.name == "nt":
         return
-    for dirpath, _dirs, _files in os.walk(folder):
+    for dirpath in folders:
         try:
             fd = os.open(dirpath, os.O_RDONLY)
         except OSError:
@@ -344,6 +477,8 @@ def _entry_point_scripts(archive: zipfile.ZipFile, info_dir: str) -> list[str]:
 __all__ = [
     "Kept",
     "StashError",
+    "count_files",
+    "covered",
     "environment_roots",
     "inside",
     "keep_aside",

@@ -1,0 +1,111 @@
+"""Keeping replaced distributions aside: folders owned by one distribution move whole,
+anything shared stays file by file, and putting back restores the exact tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipfresh.upgrade.stash import Kept, StashError, keep_aside, plan_kept, put_back
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(dirpath) / name
+            found[str(path.relative_to(root))] = path.read_bytes()
+    return found
+
+
+def write(root: Path, *names: str) -> list[str]:
+    paths = []
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(name.encode())
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    folder = tmp_path / "site-packages"
+    folder.mkdir()
+    return folder
+
+
+def originals(kept: list[Kept], site: Path) -> list[str]:
+    return [os.path.relpath(k.original, site) for k in kept]
+
+
+def test_a_folder_of_one_distribution_is_kept_whole(site: Path) -> None:
+    files = write(site, "pkg/__init__.py", "pkg/sub/mod.py", "pkg-1.0.dist-info/RECORD", "top.py")
+    (site / "pkg/__pycache__").mkdir()
+    (site / "pkg/__pycache__/__init__.cpython-311.pyc").write_bytes(b"compiled")
+    kept = plan_kept([("pkg", files)], [str(site)])
+    assert originals(kept, site) == ["pkg", "pkg-1.0.dist-info", "top.py"]
+
+
+def test_a_folder_with_a_file_of_someone_else_is_kept_file_by_file(site: Path) -> None:
+    ours = write(site, "ns/ours/a.py", "ns/ours/b.py", "ns/shared.py")
+    write(site, "ns/theirs.py")  # another distribution's file in the same folder
+    kept = plan_kept([("ours", ours)], [str(site)])
+    assert originals(kept, site) == ["ns/ours", "ns/shared.py"]
+
+
+def test_bytecode_of_another_module_blocks_the_folder(site: Path) -> None:
+    ours = write(site, "pkg/a.py")
+    (site / "pkg/__pycache__").mkdir()
+    (site / "pkg/__pycache__/other.cpython-311.pyc").write_bytes(b"?")
+    kept = plan_kept([("pkg", ours)], [str(site)])
+    assert originals(kept, site) == ["pkg/a.py"]
+
+
+def test_a_root_is_never_kept_whole(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    scripts = write(bindir, "tool")
+    kept = plan_kept([("tool", scripts)], [str(tmp_path), str(bindir)])
+    assert [k.original for k in kept] == scripts
+
+
+def test_a_copied_distribution_is_copied_file_by_file(site: Path) -> None:
+    files = write(site, "pip/__init__.py", "pip/main.py")
+    kept = plan_kept([("pip", files)], [str(site)], copied=["pip"])
+    assert [(k.original, k.copy) for k in kept] == [(f, True) for f in files]
+
+
+def test_a_record_naming_the_state_folder_is_refused(site: Path) -> None:
+    files = write(site, ".pipfresh-update/journal.json")
+    with pytest.raises(StashError, match="state folder"):
+        plan_kept([("evil", files)], [str(site)])
+
+
+def test_put_back_restores_folders_over_what_the_new_version_left(site: Path) -> None:
+    files = write(site, "pkg/__init__.py", "pkg/old.py", "pkg-1.0.dist-info/RECORD")
+    before = tree(site)
+    kept = plan_kept([("pkg", files)], [str(site)])
+    stash = site.parent / "stash"
+    keep_aside(kept, stash, roots=[str(site)])
+    assert tree(site) == {}
+    new = write(site, "pkg/__init__.py", "pkg/new.py", "pkg-2.0.dist-info/RECORD")
+    (site / "pkg/__pycache__").mkdir()  # bytecode the new version left, not in its list
+    (site / "pkg/__pycache__/stray.cpython-311.pyc").write_bytes(b"x")
+    problems = put_back(kept, stash, new, [str(site)])
+    assert problems == []
+    assert {k: v for k, v in tree(site).items() if "__pycache__" not in k} == before
+
+
+def test_put_back_leaves_an_unknown_file_where_a_folder_goes(site: Path) -> None:
+    files = write(site, "pkg/__init__.py")
+    kept = plan_kept([("pkg", files)], [str(site)])
+    stash = site.parent / "stash"
+    keep_aside(kept, stash, roots=[str(site)])
+    (site / "pkg").write_bytes(b"in the way")
+    problems = put_back(kept, stash, [], [str(site)])
+    [problem] = problems
+    assert problem.startswith(str(site / "pkg"))
+    assert (site / "pkg").read_bytes() == b"in the way"
+    assert (stash / kept[0].slot / "__init__.py").is_file()  # still kept for a retry
