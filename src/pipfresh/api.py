@@ -201,6 +201,7 @@ def run_update(
     on_stage: Callable[[str], None] | None = None,
     choose: Callable[[Plan], Iterable[str] | None] | None = None,
     inspection: PendingInspection | None = None,
+    prefetch: bool | None = None,
 ) -> UpdateResult:
     """The update use case behind :func:`update` and ``pipfresh update``: prepare,
     PEP 668 refusal, lock, recovery of a killed update, scan, plan, then (unless
@@ -218,6 +219,10 @@ def run_update(
     * ``on_output(line)`` and ``on_stage(name)`` while the plan is carried out
       (see :func:`pipfresh.upgrade.execute`); a KeyboardInterrupt that escapes
       after ``on_stage("download")`` came during the downloads.
+
+    ``prefetch``: start downloading the targets' wheels while the plan is made (the
+    update will not stop to ask); default: when neither ``on_plan`` nor ``choose`` is
+    given. Never in a dry run, nor without a download cache.
 
     ``inspection`` is the target's inspection already started for ``python``
     (see :func:`pipfresh.scan.prepare`); the caller closes it.
@@ -262,7 +267,13 @@ def run_update(
         warnings += scan.warnings
         if on_report is not None:
             on_report(report, tuple(warnings))
-        planned = plan_update(scan, report, latest=latest)
+        settings = scan.settings
+        if prefetch is None:
+            prefetch = on_plan is None and choose is None
+        early = None
+        if prefetch and not dry_run and choose is None and not settings.no_cache:
+            early = download_cache(_cache_root(settings))
+        planned = plan_update(scan, report, latest=latest, prefetch=early)
         if choose is not None and not dry_run and not planned.plan.empty:
             picked = choose(planned.plan)
             if picked is not None:
@@ -284,7 +295,6 @@ def run_update(
         proceed = True if on_plan is None else on_plan(pending)
         if dry_run or planned.plan.empty or not proceed:
             return pending
-        settings = scan.settings
         outcome = execute(
             scan,
             planned,

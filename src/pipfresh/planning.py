@@ -60,6 +60,7 @@ from pipfresh.select import (
 
 if TYPE_CHECKING:
     from pipfresh.index.client import IndexClient
+    from pipfresh.upgrade.downloads import DownloadCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,13 @@ class Planned:
 MAX_ROUNDS = 4
 
 
-def plan_update(scan: ScanInput, report: Report, *, latest: bool = False) -> Planned:
+def plan_update(
+    scan: ScanInput,
+    report: Report,
+    *,
+    latest: bool = False,
+    prefetch: DownloadCache | None = None,
+) -> Planned:
     """The plan for the outdated packages of ``report`` (the scan of ``scan``).
 
     An upgrade can lift the cap that held another package back (a newer boto3 allows
@@ -86,6 +93,11 @@ def plan_update(scan: ScanInput, report: Report, *, latest: bool = False) -> Pla
     again against the installed set as the plan leaves it, and planned again, until
     a round changes nothing (at most :data:`MAX_ROUNDS`): the environment then ends
     where a second ``pipfresh update`` would find nothing more to do.
+
+    With ``prefetch`` (an update that will not stop to ask), the wheel of every target
+    starts downloading into that cache as soon as it is chosen, while the resolution
+    goes on; the update's download stage then finds them there. Only the cache is
+    written; a failed prefetch is left to that stage to retry and report.
     """
     started = time.perf_counter()
     targets, dropped = choose_targets(report.packages, latest=latest)
@@ -97,7 +109,17 @@ def plan_update(scan: ScanInput, report: Report, *, latest: bool = False) -> Pla
         dists.append(scan.constraints)  # pip's constraints hold like any requirement
     outdated = [p for p in report.packages if p.outdated and p.kind == "index"]
     fetched: dict[str, bytes] = {}
-    plan = asyncio.run(_plan(scan, dists, targets, dropped, outdated, fetched, latest=latest))
+    plan_run = _plan(
+        scan, dists, targets, dropped, outdated, fetched, latest=latest, prefetch=prefetch
+    )
+    if prefetch is None:
+        plan = asyncio.run(plan_run)
+    else:
+        # Downloads are under way: Ctrl-C and SIGTERM cancel them cleanly (no partial
+        # file left in the cache) and then stop the update, which has changed nothing.
+        from pipfresh.upgrade.executor import run_stoppable
+
+        plan = run_stoppable(plan_run)
     return Planned(plan, fetched, time.perf_counter() - started)
 
 
@@ -110,21 +132,41 @@ async def _plan(  # noqa: PLR0917 - private, one call site
     fetched: dict[str, bytes],
     *,
     latest: bool,
+    prefetch: DownloadCache | None,
 ) -> Plan:
     async with client_for(scan) as client:
         source = _IndexSource(client, asyncio.get_running_loop(), fetched)
-        plan = await _plan_round(scan, source, dists, targets, dropped)
-        for _ in range(MAX_ROUNDS - 1):
-            if plan.empty:
-                break
-            after = installed_after(dists, plan)
-            more = await _retarget(scan, source, after, outdated, latest=latest)
-            if not more:
-                break
-            step = await _plan_round(scan, source, after, more, ())
-            plan = chain(plan, step)
-            if step.empty:
-                break
+        if prefetch is not None:
+            source.prefetcher = _Prefetcher(client, prefetch)
+        try:
+            plan = await _plan_rounds(scan, source, dists, targets, dropped, outdated, latest)
+        finally:
+            if source.prefetcher is not None:
+                await source.prefetcher.finish()
+    return plan
+
+
+async def _plan_rounds(  # noqa: PLR0917 - private, one call site
+    scan: ScanInput,
+    source: _IndexSource,
+    dists: Sequence[InstalledDist],
+    targets: Sequence[Target],
+    dropped: Sequence[Dropped],
+    outdated: Sequence[PackageStatus],
+    latest: bool,
+) -> Plan:
+    plan = await _plan_round(scan, source, dists, targets, dropped)
+    for _ in range(MAX_ROUNDS - 1):
+        if plan.empty:
+            break
+        after = installed_after(dists, plan)
+        more = await _retarget(scan, source, after, outdated, latest=latest)
+        if not more:
+            break
+        step = await _plan_round(scan, source, after, more, ())
+        plan = chain(plan, step)
+        if step.empty:
+            break
     return plan
 
 
@@ -138,6 +180,8 @@ async def _plan_round(
     """One round: the targets checked for consistency, what that drops resolved."""
     candidates = await _gather(scan, source, targets)
     for cand in candidates:
+        if source.prefetcher is not None and cand.wheel is not None and cand.error is None:
+            source.prefetcher.start(cand.target.canonical_name, cand.wheel)
         if cand.error is None:
             key = (cand.target.canonical_name, cand.target.after)
             source.known[key] = cand.requires
@@ -211,6 +255,7 @@ class _IndexSource:
         self.pages: dict[str, ProjectPage] = {}
         self.listed: dict[str, list[Release]] = {}
         self.fetches = 0
+        self.prefetcher: _Prefetcher | None = None
 
     async def page(self, name: str) -> ProjectPage:
         found = self.pages.get(name)
@@ -254,6 +299,41 @@ class _IndexSource:
     def requires_python(self, name: str, version: str) -> str | None:
         """The Requires-Python that ``name`` ``version``'s metadata gave (once read)."""
         return self.pythons.get((name, version))
+
+
+class _Prefetcher:
+    """Downloads of the targets' wheels into the download cache, started while the
+    plan is still being made. Fewer at once than the client allows, so that the
+    resolver's small requests always find a free connection."""
+
+    def __init__(self, client: IndexClient, downloads: DownloadCache) -> None:
+        self.client = client
+        self.downloads = downloads
+        self.gate = asyncio.Semaphore(max(1, client.limit.ceiling // 2))
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, project: str, wheel: IndexFile) -> None:
+        digest = wheel.sha256
+        if digest is None or digest in self.tasks or not wheel.url.startswith("http"):
+            return
+        if self.downloads.present(digest, wheel.filename):
+            return
+        self.tasks[digest] = asyncio.ensure_future(self._one(project, wheel, digest))
+
+    async def _one(self, project: str, wheel: IndexFile, digest: str) -> None:
+        async with self.gate:
+            try:
+                dest = self.downloads.destination(digest, wheel.filename)
+                await self.client.download_to(
+                    wheel.url, dest, project=project, sha256=digest, max_bytes=wheel.size
+                )
+            except (IndexError_, OSError):
+                return  # the download stage tries again, and says what went wrong
+            self.downloads.trust(dest)
+
+    async def finish(self) -> None:
+        """Wait for the downloads still running (the update needs them next)."""
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
 
 class _Unreadable(Exception):

@@ -300,16 +300,19 @@ def test_sigkill_during_downloads_leaves_nothing_to_recover(scene: Scene) -> Non
     assert_clean(scene)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize(
-    ("signum", "line"),
+    ("options", "when"),
     [
-        (signal.SIGINT, "pipfresh: interrupted during the downloads; nothing was changed"),
-        (signal.SIGTERM, "pipfresh: terminated during the downloads; nothing was changed"),
+        # With a download cache, the wheels download while the plan is made.
+        ((), "before the install"),
+        # Without one, they download in the update's own stage.
+        (("--no-cache",), "during the downloads"),
     ],
-    ids=["SIGINT", "SIGTERM"],
+    ids=["while-planning", "download-stage"],
 )
 def test_signal_during_downloads_changes_nothing(
-    scene: Scene, signum: signal.Signals, line: str
+    scene: Scene, signum: signal.Signals, options: tuple[str, ...], when: str
 ) -> None:
     outdated_pair(scene)
     before = freeze(scene.venv)
@@ -317,12 +320,14 @@ def test_signal_during_downloads_changes_nothing(
     tmp.mkdir()
     env = {**scene.env, "TMPDIR": str(tmp)}
     stall = scene.server.stall("/files/*.whl")
-    with started_update(scene, "-y", "--installer", "uv", env=env) as proc:
+    with started_update(scene, "-y", "--installer", "uv", *options, env=env) as proc:
         assert stall.wait_started(RUN_TIMEOUT), "no download was requested"
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
     assert proc.returncode == 130, f"{proc.returncode}\n{stdout}\n{stderr}"
-    assert stderr_lines(stderr) == [line], stderr
+    verb = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert stderr_lines(stderr) == [f"pipfresh: {verb} {when}; nothing was changed"], stderr
+    assert not list(shared_cache(scene).rglob("*.part"))  # no half download left
     assert freeze(scene.venv) == before
     # The downloads lived in the cache's update folder, and are gone with it.
     assert_clean(scene)

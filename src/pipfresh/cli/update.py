@@ -182,16 +182,19 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
             on_stage=on_stage,
             choose=choose if args.interactive else None,
             inspection=inspection,
+            prefetch=args.yes and not args.interactive,
         )
     except KeyboardInterrupt as exc:
-        if started is None:
+        if started is None and not args.yes:
             raise
         # Once the stages began, only the downloads let an interrupt through: during
-        # the install it is turned into a rollback (RolledBack).
+        # the install it is turned into a rollback (RolledBack). With -y, downloads
+        # start while the plan is made.
+        when = "before the install" if started is None else "during the downloads"
         if isinstance(exc, Terminated):
-            err.write("pipfresh: terminated during the downloads; nothing was changed\n")
+            err.write(f"pipfresh: terminated {when}; nothing was changed\n")
         else:
-            err.write("\npipfresh: interrupted during the downloads; nothing was changed\n")
+            err.write(f"\npipfresh: interrupted {when}; nothing was changed\n")
         return ExitCode.INTERRUPTED
     if declined:
         err.write("pipfresh: nothing was changed\n")

@@ -20,6 +20,12 @@ MAX_BYTES = 2 * 1024**3
 WHEELS_DIR = "wheels"
 
 
+#: Files this process downloaded and checked itself, with the (size, mtime) they had
+#: then: :meth:`DownloadCache.get` need not hash them again (a prefetch while
+#: planning, then the update's download stage, in one run).
+_CHECKED: dict[str, tuple[int, int]] = {}
+
+
 class DownloadCache:
     def __init__(self, root: Path, *, bounded: bool = True, max_bytes: int = MAX_BYTES) -> None:
         self.root = root
@@ -42,6 +48,8 @@ class DownloadCache:
             info = os.lstat(path)
             if not stat.S_ISREG(info.st_mode):
                 return None
+            if _CHECKED.get(str(path)) == (info.st_size, info.st_mtime_ns):
+                return path
             digest = hashlib.sha256()
             with open(path, "rb") as handle:
                 while chunk := handle.read(1 << 20):
@@ -55,6 +63,17 @@ class DownloadCache:
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: trimmed last
         return path
+
+    def present(self, sha256: str, filename: str) -> bool:
+        """Whether a file is stored for ``sha256`` (not checked: :meth:`get` checks)."""
+        path = self._path(sha256, filename)
+        return path is not None and os.path.isfile(path)
+
+    def trust(self, path: Path) -> None:
+        """``path`` was just written from a download checked against its sha256."""
+        with contextlib.suppress(OSError):
+            info = os.lstat(path)
+            _CHECKED[str(path)] = (info.st_size, info.st_mtime_ns)
 
     def destination(self, sha256: str, filename: str) -> Path:
         """Where a download of ``filename`` checked against ``sha256`` is to be written

@@ -131,7 +131,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 _T = TypeVar("_T")
 
 
-def _run_stoppable(main: Coroutine[Any, Any, _T]) -> _T:
+def run_stoppable(main: Coroutine[Any, Any, _T]) -> _T:
     """``asyncio.run(main)``, where Ctrl-C and SIGTERM cancel ``main`` and then raise
     KeyboardInterrupt (:class:`Terminated`).
 
@@ -223,7 +223,7 @@ def execute(
         with _sigterm_as_interrupt():
             stage(on_stage, "download")
             started = time.perf_counter()
-            new_files = _run_stoppable(_download_all(scan, plan, planned.fetched, downloads))
+            new_files = run_stoppable(_download_all(scan, plan, planned.fetched, downloads))
             timings["download"] = round(time.perf_counter() - started, 3)
             dists = read_installed(target.sys_path)
             before = _snapshot(dists)
