@@ -10,6 +10,8 @@ undo.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import signal
 import subprocess
@@ -17,7 +19,7 @@ import time
 
 import pytest
 
-from integration.test_scan_helpers import PIPFRESH, RUN_TIMEOUT
+from integration.test_scan_helpers import PIPFRESH, RUN_TIMEOUT, describe
 from integration.test_update import Scene
 from support.venvs import VenvFactory, file_tree, freeze
 
@@ -87,3 +89,60 @@ def test_sigint_at_random_points_of_a_pip_install(scene: Scene, make_venv: VenvF
             assert freeze(scene.venv) == before
             assert file_tree(scene.venv) == files, f"point {point}"
     assert 4 in outcomes, outcomes  # at least one interrupt landed inside the install
+
+
+KILL_POINTS = 20
+
+
+def killed_update(scene: Scene, delay: float) -> int:
+    """SIGKILL to pipfresh and its installer together (a crash, the OOM killer, a
+    power cut as far as these processes can tell), ``delay`` after the install began;
+    returns pipfresh's exit status (0 when the install had finished first)."""
+    proc = subprocess.Popen(
+        [*PIPFRESH, "update", "-y", "--verbose", "--installer", "uv",
+         "--python", str(scene.venv.python), "--index-url", scene.server.url],
+        env=scene.env, cwd=scene.tmp_path, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group: the kill reaches the installer
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("pipfresh: install ("):
+                time.sleep(delay)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                break
+        proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_process_tree_at_random_points_is_recovered_exactly(
+    scene: Scene,
+) -> None:
+    publish(scene)
+    scene.pin(*(f"{n}==1.0" for n in NAMES))
+    before, files = freeze(scene.venv), file_tree(scene.venv)
+    rng = random.Random(20261208)
+    killed = 0
+    for point in range(KILL_POINTS):
+        code = killed_update(scene, rng.uniform(0.0, 0.25))
+        if code == 0:  # the kill came after the update had finished
+            assert freeze(scene.venv) == {**before, **dict.fromkeys(NAMES, "2.0")}
+            scene.pin(*(f"{n}==1.0" for n in NAMES))
+            files = file_tree(scene.venv)
+            continue
+        assert code == -signal.SIGKILL, code
+        killed += 1
+        # The next update restores first; no patch release exists, so it then stops.
+        after = scene.update("-y", "--target", "patch", "--installer", "uv")
+        assert after.returncode == 0, describe(after)
+        assert "Traceback" not in after.stderr
+        assert freeze(scene.venv) == before, f"point {point}: {after.stderr}"
+        assert file_tree(scene.venv) == files, f"point {point}: {after.stderr}"
+    assert killed >= KILL_POINTS // 2, killed  # most kills landed inside the update
