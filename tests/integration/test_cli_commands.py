@@ -248,7 +248,7 @@ def bash_script(scene: Scene) -> str:
         (["pipfresh", "--al"], ["--all"]),  # without a command: outdated's options
         (["pipfresh", "outdated", "--exit"], ["--exit-code"]),
         (["pipfresh", "--format", ""], ["table", "json", "jsonl", "freeze"]),
-        (["pipfresh", "update", "--format", ""], ["table", "json"]),
+        (["pipfresh", "update", "--format", ""], ["table", "json", "freeze"]),
         (["pipfresh", "update", "--installer", "u"], ["uv"]),
         (["pipfresh", "cache", ""], ["info", "clear"]),
         (["pipfresh", "completion", "z"], ["zsh"]),
