@@ -17,6 +17,7 @@ that look like a failure, the last lines, and a count; a line is cut at
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import signal
@@ -148,7 +149,8 @@ def run_tests(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            **_own_group(),
+            start_new_session=sys.platform != "win32",
+            creationflags=_GROUP_FLAGS,
         )
     except OSError as exc:
         where = f" in {cwd}" if cwd is not None else ""
@@ -194,10 +196,8 @@ def _read(
                 on_line(line.rstrip("\r\n"))
 
 
-def _own_group() -> dict[str, object]:
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
+#: A process group of its own on Windows (elsewhere: a new session).
+_GROUP_FLAGS = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if sys.platform == "win32" else 0
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
@@ -213,16 +213,12 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
         return
     if proc.poll() is None:
         _signal_group(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            pass
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
 def _signal_group(pgid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
         os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass  # the group is gone already
