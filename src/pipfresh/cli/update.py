@@ -225,6 +225,11 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
     def on_plan(pending: UpdateResult) -> bool:
         nonlocal declined, pending_plan
         pending_plan = pending  # for the stage lines
+        for skipped in pending.skipped:
+            err.write(
+                f"pipfresh: left {printable(skipped)} alone: that version broke the tests "
+                "(--retry-broken tries it again)\n"
+            )
         plan = pending.plan
         if args.format == "table":
             out.write(

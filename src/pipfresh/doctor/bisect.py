@@ -135,20 +135,24 @@ def bisect(
     *,
     retries: int = 0,
     explain: bool = True,
+    full: Verdict = Verdict.FAIL,
 ) -> Bisection[T]:
     """Find the units the tests fail with; see the module docstring.
 
     ``test(applied)`` runs the tests with exactly the units ``applied`` (in the order of
     ``units``) and answers whether they passed; ``retries`` reruns a failing state that
     many times before counting it red. The caller has seen the empty state pass and the
-    full state fail: neither is run again.
+    full state not pass (``full``: FAIL, or FLAKY when a retry passed): neither is run
+    again.
     """
     if retries < 0:
         raise ValueError("retries must be 0 or more")
     tester = _Tester(units, test, retries)
     everything = frozenset(range(len(units)))
     tester.seen[frozenset()] = Verdict.PASS
-    tester.seen.setdefault(everything, Verdict.FAIL)
+    if full is Verdict.PASS:
+        raise ValueError("the full state must not pass")
+    tester.seen.setdefault(everything, full)
     kept: list[int] = []
     culprits: list[Culprit[T]] = []
     flaky: list[int] = []
