@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,7 +105,8 @@ def test_table_summary_names_the_culprit_and_the_cost(scene: Scene) -> None:
     assert result.returncode == 0, describe(result)
     assert "reverted alpha 1.0 -> 2.0: breaks the tests" in result.stdout
     assert "alpha.api.answer() gave 41" in result.stdout
-    assert "test runs," in result.stdout and "s in tests; final run green" in result.stdout
+    assert "test runs," in result.stdout
+    assert "s in tests; final run green" in result.stdout
     assert "pipfresh: tests passed" in result.stderr
 
 
