@@ -12,11 +12,12 @@ import json
 import os
 import signal
 import subprocess
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from integration.test_scan_helpers import RUN_TIMEOUT, describe
+from integration.test_scan_helpers import RUN_TIMEOUT, describe, run_pipfresh
 from integration.test_update import Scene, started_update
 from support.venvs import file_tree, find_uv, freeze
 
@@ -29,6 +30,10 @@ import alpha.api
 got = alpha.api.answer()
 assert got == 42, f"alpha.api.answer() gave {got}, expected 42"
 """
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
 
 
 def publish_answer(scene: Scene, name: str, version: str, answer: int, **kw: Any) -> None:
@@ -86,8 +91,12 @@ def test_culprit_reverted_rest_kept_and_remembered(scene: Scene) -> None:
         "delta": "2.0",
     }
     # The scan marks it, and the next update leaves that version alone.
-    outdated = scene.update("--dry-run", "--format", "json", env=env_of(scene))
-    assert outdated.returncode == 0, describe(outdated)
+    scan = ("outdated", "--python", scene.venv.python, "--index-url", scene.server.url)
+    listed = run_pipfresh(*scan, "--format", "json", env=env_of(scene), cwd=scene.tmp_path)
+    marks = {p["name"]: p.get("broke_tests") for p in json.loads(listed.stdout)["packages"]}
+    assert marks == {"alpha": today()}, describe(listed)
+    table = run_pipfresh(*scan, env=env_of(scene), cwd=scene.tmp_path)
+    assert f"broke tests on {today()}" in table.stdout, describe(table)
     again = scene.update("-y", "--installer", "uv", "--format", "json", env=env_of(scene))
     assert json.loads(again.stdout)["skipped_broken"] == ["alpha 2.0"], describe(again)
     assert "broke the tests" in again.stderr

@@ -12,6 +12,7 @@ is taken as empty (it is a hint, never needed to restore anything).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -21,6 +22,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from pipfresh.errors import CorruptJournal
+from pipfresh.models import PackageStatus, TargetEnv
 from pipfresh.upgrade import journal
 
 FILE_NAME = "broken.json"
@@ -113,6 +115,22 @@ def remember(folder: Path, broken: Iterable[Broken], *, cleared: Iterable[str] =
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def mark_broken(target: TargetEnv, statuses: list[PackageStatus]) -> list[PackageStatus]:
+    """``statuses`` with ``broke_tests`` set where the version the scan proposes (wanted
+    or latest) is the one remembered as having broken the tests."""
+    broken = load(journal.state_folder(target))
+    if not broken:
+        return statuses
+    marked: list[PackageStatus] = []
+    for status in statuses:
+        entry = broken.get(canonicalize_name(status.name))
+        if entry is not None and entry.version in (status.wanted, status.latest):
+            marked.append(dataclasses.replace(status, broke_tests=entry.date))
+        else:
+            marked.append(status)
+    return marked
 
 
 def skipped(broken: Mapping[str, Broken], planned: Mapping[str, str]) -> list[Broken]:
