@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
-from integration.test_scan_helpers import RUN_TIMEOUT, describe, run_pipfresh
+import pipfresh
+from integration.test_scan_helpers import RUN_TIMEOUT, api_environ, describe, run_pipfresh
 from integration.test_update import Scene, started_update
+from pipfresh import UpgradeConfig
+from pipfresh.doctor.session import TestEvent
 from support.venvs import file_tree, find_uv, freeze
 
 pytestmark = pytest.mark.skipif(find_uv() is None, reason="uv is not installed")
@@ -208,3 +211,36 @@ def test_sigkill_during_a_bisection_step_is_recovered(scene: Scene) -> None:
     assert result.returncode == 6, describe(result)
     assert "interrupted update" in result.stderr
     assert file_tree(scene.venv) == original
+
+
+def test_python_api_reports_each_run_and_the_outcome(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quartet(scene)
+    (scene.tmp_path / "check.py").write_text(CHECK)
+    api_environ(monkeypatch, scene.tmp_path)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.chdir(scene.tmp_path)
+    events: list[TestEvent] = []
+    result = pipfresh.update(
+        str(scene.venv.python),
+        UpgradeConfig(index_url=scene.server.url),
+        installer="uv",
+        test="python check.py",
+        on_test=events.append,
+    )
+    assert result.tested is not None
+    assert [c.unit.name for c in result.tested.culprits] == ["alpha"]
+    assert events[0].stage == "before"
+    assert events[0].run.passed
+    assert events[1].stage == "all"
+    assert not events[1].run.passed
+    assert events[-1].stage == "final"
+    assert events[-1].run.passed
+    assert len(events) == result.tested.runs
+    assert {r.name: r.after for r in result.results} == {
+        "beta": "2.0",
+        "gamma": "2.0",
+        "delta": "2.0",
+    }
+    assert freeze(scene.venv)["alpha"] == "1.0"
