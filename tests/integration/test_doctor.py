@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,14 +176,10 @@ def test_flaky_unit_is_reported_as_flaky(scene: Scene) -> None:
     assert freeze(scene.venv) == {"alpha": "1.0", "beta": "2.0"}
 
 
-def test_sigkill_during_a_bisection_step_is_recovered(scene: Scene) -> None:
-    quartet(scene)
-    original = file_tree(scene.venv)
-    marker = scene.tmp_path / "blocked"
-    # The third run (before, all, then the first bisection state) writes its pid and
-    # blocks on a FIFO that nobody writes.
-    fifo = scene.tmp_path / "fifo"
-    os.mkfifo(fifo)
+def blocking_third_run(scene: Scene) -> Path:
+    """check.py whose third run (before, all, then the first bisection state) writes its
+    pid to the returned marker and blocks on a FIFO that nobody writes."""
+    os.mkfifo(scene.tmp_path / "fifo")
     (scene.tmp_path / "check.py").write_text(
         "import os, pathlib\n"
         "count = pathlib.Path('count')\n"
@@ -193,14 +190,51 @@ def test_sigkill_during_a_bisection_step_is_recovered(scene: Scene) -> None:
         "    os.rename('blocked.tmp', 'blocked')\n"
         "    open('fifo').read()\n" + CHECK
     )
+    return scene.tmp_path / "blocked"
+
+
+def wait_for(marker: Path, proc: subprocess.Popen[str]) -> None:
+    # Bounded polling for the marker the blocked test run writes.
+    for _ in range(int(RUN_TIMEOUT * 20)):
+        if marker.exists() or proc.poll() is not None:
+            break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.05)
+    assert marker.exists(), "the bisection never started"
+
+
+def test_sigint_during_a_bisection_step_restores_the_original(scene: Scene) -> None:
+    quartet(scene)
+    original = file_tree(scene.venv)
+    marker = blocking_third_run(scene)
     args = ("-y", "--installer", "uv", "--test", "python check.py")
     with started_update(scene, *args, env=env_of(scene)) as proc:
-        for _ in range(int(RUN_TIMEOUT * 20)):
-            if marker.exists() or proc.poll() is not None:
-                break
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=0.05)
-        assert marker.exists(), "the bisection never started"
+        wait_for(marker, proc)
+        assert file_tree(scene.venv) != original  # really in a bisection state
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    assert proc.returncode == 4, stderr
+    assert "interrupted while testing the upgrades" in stderr
+    assert file_tree(scene.venv) == original
+    assert not alive(int(marker.read_text()))  # the blocked test run was stopped too
+    assert not (scene.venv.site_packages / ".pipfresh-update" / "journal.json").exists()
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def test_sigkill_during_a_bisection_step_is_recovered(scene: Scene) -> None:
+    quartet(scene)
+    original = file_tree(scene.venv)
+    marker = blocking_third_run(scene)
+    args = ("-y", "--installer", "uv", "--test", "python check.py")
+    with started_update(scene, *args, env=env_of(scene)) as proc:
+        wait_for(marker, proc)
         assert (scene.venv.site_packages / ".pipfresh-update" / "journal.json").exists()
         assert file_tree(scene.venv) != original  # really in a bisection state
         proc.kill()

@@ -317,10 +317,12 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
             raise
         # Once the stages began, only the downloads let an interrupt through: during
         # the install it is turned into a rollback (RolledBack).
+        # With --test it may also come during the first run of the tests (before any change).
+        during = "before any change" if args.test is not None else "during the downloads"
         if isinstance(exc, Terminated):
-            err.write("pipfresh: terminated during the downloads; nothing was changed\n")
+            err.write(f"pipfresh: terminated {during}; nothing was changed\n")
         else:
-            err.write("\npipfresh: interrupted during the downloads; nothing was changed\n")
+            err.write(f"\npipfresh: interrupted {during}; nothing was changed\n")
         return ExitCode.INTERRUPTED
     if declined:
         err.write("pipfresh: nothing was changed\n")

@@ -195,8 +195,17 @@ def run_doctor(
             for c in result.culprits
         )
         return _commit(state, target, result.kept, culprits, result.flaky, runs, seconds, final)
+    except KeyboardInterrupt:
+        # Ctrl-C (SIGTERM inside an install) during the search: back to the original,
+        # reported as an interrupted install is.
+        if state.held is not None:
+            revert(target, state.held)
+        raise RolledBack(
+            "interrupted while testing the upgrades; every package was restored to its "
+            "previous version (checked: the same .dist-info folders as before)"
+        ) from None
     except BaseException:
-        # Ctrl-C in a test run, or a failed step: back to the original state.
+        # A failed step: back to the original state.
         if state.held is not None:
             revert(target, state.held)
         raise
