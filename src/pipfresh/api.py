@@ -446,6 +446,8 @@ def _run_tested(
             on_output=on_output,
             on_stage=on_stage,
         )
+        if downloads.bounded:
+            downloads.prune()
     today = datetime.now(timezone.utc).date().isoformat()
     found: list[memory.Broken] = []
     for culprit in tested.culprits:

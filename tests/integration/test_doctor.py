@@ -203,7 +203,10 @@ def wait_for(marker: Path, proc: subprocess.Popen[str]) -> None:
     assert marker.exists(), "the bisection never started"
 
 
-def test_sigint_during_a_bisection_step_restores_the_original(scene: Scene) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_during_a_bisection_step_restores_the_original(
+    scene: Scene, signum: signal.Signals
+) -> None:
     quartet(scene)
     original = file_tree(scene.venv)
     marker = blocking_third_run(scene)
@@ -211,7 +214,7 @@ def test_sigint_during_a_bisection_step_restores_the_original(scene: Scene) -> N
     with started_update(scene, *args, env=env_of(scene)) as proc:
         wait_for(marker, proc)
         assert file_tree(scene.venv) != original  # really in a bisection state
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=RUN_TIMEOUT)
     assert proc.returncode == 4, stderr
     assert "interrupted while testing the upgrades" in stderr

@@ -32,6 +32,7 @@ from pipfresh.planning import Planned
 from pipfresh.scan import ScanInput
 from pipfresh.upgrade import Outcome, execute, release, revert
 from pipfresh.upgrade.downloads import DownloadCache
+from pipfresh.upgrade.executor import sigterm_as_interrupt
 from pipfresh.upgrade.journal import Journal
 
 
@@ -110,7 +111,6 @@ def run_doctor(
     environment = Path(target.prefix)
     dists = read_installed(target.sys_path)
     all_units = units_mod.split(planned.plan, dists, target.markers)
-    by_name = {u.name: u for u in all_units}
     state = _State()
     runs = 0
     seconds = 0.0
@@ -157,17 +157,35 @@ def run_doctor(
             )
             state.held, state.outcome, state.applied = outcome.held, outcome, names
 
-    before = with_retries("before")
+    with sigterm_as_interrupt():
+        before = with_retries("before")
     if not before.passed:
         raise TestsFailedBefore(
             f"tests fail before the update ({before.summary()}); nothing was changed", before
         )
+    with sigterm_as_interrupt():
+        return _search(
+            state, target, all_units, apply, test_once, retries, failed, lambda: (runs, seconds)
+        )
+
+
+def _search(  # noqa: PLR0917 - private, the second half of run_doctor
+    state: _State,
+    target: TargetEnv,
+    all_units: Sequence[Unit],
+    apply: Callable[[frozenset[str]], None],
+    test_once: Callable[[str], TestRun],
+    retries: int,
+    failed: dict[frozenset[str], TestRun],
+    counts: Callable[[], tuple[int, float]],
+) -> DoctorOutcome:
+    """Everything after the first green run: the whole plan, the bisection when it is
+    red, the final run and the commit; any failure or interrupt restores the original."""
     try:
-        everything = frozenset(by_name)
-        apply(everything)
+        apply(frozenset(u.name for u in all_units))
         whole = test_once("all")
         if whole.passed:
-            return _commit(state, target, all_units, (), (), runs, seconds, whole)
+            return _commit(state, target, all_units, (), (), *counts(), whole)
         # Passing on a retry is not green: some unit makes the tests flaky, and the
         # bisection finds it (it is left out, reported as flaky).
         verdict = Verdict.FAIL
@@ -194,7 +212,7 @@ def run_doctor(
             _culprit_report(c.unit, tuple(u.name for u in c.together_with), failed)
             for c in result.culprits
         )
-        return _commit(state, target, result.kept, culprits, result.flaky, runs, seconds, final)
+        return _commit(state, target, result.kept, culprits, result.flaky, *counts(), final)
     except KeyboardInterrupt:
         # Ctrl-C (SIGTERM inside an install) during the search: back to the original,
         # reported as an interrupted install is.

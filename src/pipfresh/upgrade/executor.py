@@ -131,6 +131,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+#: For a caller that runs its own long steps between installs (``update --test``).
+sigterm_as_interrupt = _sigterm_as_interrupt
+
 _T = TypeVar("_T")
 
 
