@@ -23,7 +23,9 @@ from packaging.utils import canonicalize_name
 
 from pipfresh.errors import CorruptJournal
 from pipfresh.models import PackageStatus, TargetEnv
-from pipfresh.upgrade import journal
+
+# pipfresh.upgrade (the executor, ~130 ms of imports) is imported only where a memory
+# file exists: every scan looks for one.
 
 FILE_NAME = "broken.json"
 FORMAT = 1
@@ -51,6 +53,8 @@ def memory_path(folder: Path) -> Path:
 
 def load(folder: Path) -> dict[str, Broken]:
     """Canonical name -> what broke; empty when there is no usable file."""
+    from pipfresh.upgrade import journal
+
     path = memory_path(folder)
     try:
         journal.check_owned(path, folder=False)
@@ -84,6 +88,8 @@ def load(folder: Path) -> dict[str, Broken]:
 def remember(folder: Path, broken: Iterable[Broken], *, cleared: Iterable[str] = ()) -> None:
     """Add ``broken`` (replacing older entries of those projects) and drop ``cleared``
     (projects now upgraded with the tests green). Written atomically, 0600."""
+    from pipfresh.upgrade import journal
+
     journal.make_state_folder(folder)
     current = load(folder)
     for name in cleared:
@@ -120,6 +126,11 @@ def remember(folder: Path, broken: Iterable[Broken], *, cleared: Iterable[str] =
 def mark_broken(target: TargetEnv, statuses: list[PackageStatus]) -> list[PackageStatus]:
     """``statuses`` with ``broke_tests`` set where the version the scan proposes (wanted
     or latest) is the one remembered as having broken the tests."""
+    purelib = target.paths.get("purelib")
+    if purelib and not os.path.lexists(os.path.join(purelib, ".pipfresh-update", FILE_NAME)):
+        return statuses  # the usual case (journal.STATE_DIR), without importing upgrade
+    from pipfresh.upgrade import journal
+
     broken = load(journal.state_folder(target))
     if not broken:
         return statuses
