@@ -13,17 +13,22 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
 from pipfresh.environment import PendingInspection
 from pipfresh.errors import UsageError
-from pipfresh.install import INSTALLERS, InstallerName
+from pipfresh.install import INSTALLERS, Installer, InstallerName
 from pipfresh.models import PackageStatus, ProjectError, Report, TargetEnv
 from pipfresh.plan import Plan
-from pipfresh.scan import iter_results, prepare, run
+from pipfresh.scan import ScanInput, iter_results, prepare, run
 from pipfresh.settings import UpgradeConfig
 from pipfresh.upgrade import ChangeResult
+
+if TYPE_CHECKING:
+    from pipfresh.doctor.session import DoctorOutcome, TestEvent
+    from pipfresh.planning import Planned
 
 
 def check_outdated(
@@ -95,6 +100,11 @@ class UpdateResult:
         recovered: an earlier update of this environment had been killed
             mid-install, and its previous versions were restored before this one
             began: what was done, in one line. None otherwise.
+        tested: with ``test=``: the test runs, the culprits reverted and the flaky
+            units left out (:class:`pipfresh.doctor.session.DoctorOutcome`); None
+            otherwise.
+        skipped: packages left alone because that same version broke the tests of
+            an earlier ``--test`` run (``retry_broken`` tries them again).
     """
 
     plan: Plan
@@ -105,6 +115,8 @@ class UpdateResult:
     dry_run: bool = False
     warnings: tuple[str, ...] = ()
     recovered: str | None = None
+    tested: DoctorOutcome | None = None
+    skipped: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -128,6 +140,11 @@ def update(
     installer: InstallerName = "auto",
     break_system_packages: bool = False,
     on_output: Callable[[str], None] | None = None,
+    test: str | None = None,
+    test_timeout: float | None = None,
+    test_retries: int = 0,
+    retry_broken: bool = False,
+    on_test: Callable[[TestEvent], None] | None = None,
 ) -> UpdateResult:
     """Upgrade the outdated packages of an environment, as ``pipfresh update -y`` does.
 
@@ -150,6 +167,16 @@ def update(
         break_system_packages: allow changing an externally managed (PEP 668)
             environment.
         on_output: called with each line the installer writes (rollback included).
+        test: a shell command (run in the current folder, the target's scripts
+            folder first on PATH, ``VIRTUAL_ENV`` set) that must pass before and
+            after: the upgrades it fails with are found by bisection and reverted,
+            the rest kept (``result.tested``). It must pass before anything changes,
+            else :class:`pipfresh.doctor.session.TestsFailedBefore` is raised.
+        test_timeout: seconds one run of ``test`` may take (a longer one fails).
+        test_retries: reruns of a failing ``test`` before it counts as failing.
+        retry_broken: try again the versions that broke the tests of an earlier run.
+        on_test: called after each run of ``test`` with a
+            :class:`pipfresh.doctor.session.TestEvent`.
 
     Returns:
         The plan, and one result per package changed. Projects that could not be
@@ -182,6 +209,11 @@ def update(
         dry_run=dry_run,
         break_system_packages=break_system_packages,
         on_output=on_output,
+        test=test,
+        test_timeout=test_timeout,
+        test_retries=test_retries,
+        retry_broken=retry_broken,
+        on_test=on_test,
     )
 
 
@@ -202,6 +234,11 @@ def run_update(
     choose: Callable[[Plan], Iterable[str] | None] | None = None,
     inspection: PendingInspection | None = None,
     prefetch: bool | None = None,
+    test: str | None = None,
+    test_timeout: float | None = None,
+    test_retries: int = 0,
+    retry_broken: bool = False,
+    on_test: Callable[[TestEvent], None] | None = None,
 ) -> UpdateResult:
     """The update use case behind :func:`update` and ``pipfresh update``: prepare,
     PEP 668 refusal, lock, recovery of a killed update, scan, plan, then (unless
@@ -274,6 +311,13 @@ def run_update(
         if prefetch and not dry_run and choose is None and not settings.no_cache:
             early = download_cache(_cache_root(settings))
         planned = plan_update(scan, report, latest=latest, prefetch=early)
+        skipped: tuple[str, ...] = ()
+        if not retry_broken and not planned.plan.empty:
+            report, planned, skipped = _skip_broken(scan, report, planned, latest=latest)
+            warnings += [
+                f"left {s} alone: that version broke the tests (--retry-broken tries it again)"
+                for s in skipped
+            ]
         if choose is not None and not dry_run and not planned.plan.empty:
             picked = choose(planned.plan)
             if picked is not None:
@@ -291,10 +335,37 @@ def run_update(
             dry_run=dry_run,
             warnings=tuple(warnings),
             recovered=recovered,
+            skipped=skipped,
         )
         proceed = True if on_plan is None else on_plan(pending)
         if dry_run or planned.plan.empty or not proceed:
             return pending
+        if test is not None:
+            tested = _run_tested(
+                scan,
+                planned,
+                backend,
+                test,
+                settings=settings,
+                lock_fd=lock_fd,
+                timeout=test_timeout,
+                retries=test_retries,
+                break_system_packages=break_system_packages,
+                on_test=on_test,
+                on_output=on_output,
+                on_stage=on_stage,
+            )
+            done = tested.outcome
+            return dataclasses.replace(
+                pending,
+                results=() if done is None else done.results,
+                timings={
+                    "scan": report.summary.seconds,
+                    **({} if done is None else done.timings),
+                    "tests": tested.test_seconds,
+                },
+                tested=tested,
+            )
         outcome = execute(
             scan,
             planned,
@@ -311,6 +382,94 @@ def run_update(
         installer=outcome.installer,
         timings={"scan": report.summary.seconds, **outcome.timings},
     )
+
+
+def _skip_broken(
+    scan: ScanInput, report: Report, planned: Planned, *, latest: bool
+) -> tuple[Report, Planned, tuple[str, ...]]:
+    """The plan again without the packages whose planned version broke the tests of an
+    earlier ``--test`` run (a newer version is tried); "name version" of each."""
+    from pipfresh.doctor import memory
+    from pipfresh.planning import plan_update
+    from pipfresh.upgrade import journal
+
+    broken = memory.load(journal.state_folder(scan.target))
+    if not broken:
+        return report, planned, ()
+    moves = {c.canonical_name: c.after for c in planned.plan.changes}
+    skip = memory.skipped(broken, moves)
+    if not skip:
+        return report, planned, ()
+    names = {canonicalize_name(b.name) for b in skip}
+    subset = tuple(p for p in report.packages if canonicalize_name(p.name) not in names)
+    report = dataclasses.replace(report, packages=subset)
+    return (
+        report,
+        plan_update(scan, report, latest=latest),
+        tuple(f"{b.name} {b.version}" for b in skip),
+    )
+
+
+def _run_tested(
+    scan: ScanInput,
+    planned: Planned,
+    backend: Installer,
+    command: str,
+    *,
+    settings: UpgradeConfig,
+    lock_fd: int | None,
+    timeout: float | None,
+    retries: int,
+    break_system_packages: bool,
+    on_test: Callable[[TestEvent], None] | None,
+    on_output: Callable[[str], None] | None,
+    on_stage: Callable[[str], None] | None,
+) -> DoctorOutcome:
+    """``update --test``: the session, with one download cache for all its steps (a
+    temporary one with ``no_cache``), then the culprits remembered."""
+    import tempfile
+    from datetime import datetime, timezone
+
+    from pipfresh.doctor import memory
+    from pipfresh.doctor.session import run_doctor
+    from pipfresh.upgrade import journal
+    from pipfresh.upgrade.downloads import DownloadCache, download_cache
+
+    with contextlib.ExitStack() as stack:
+        if settings.no_cache:
+            temporary = stack.enter_context(tempfile.TemporaryDirectory(prefix="pipfresh-"))
+            downloads = DownloadCache(Path(temporary), bounded=False)
+        else:
+            downloads = download_cache(_cache_root(settings))
+        tested = run_doctor(
+            scan,
+            planned,
+            backend,
+            command,
+            downloads=downloads,
+            lock_fd=lock_fd,
+            cwd=Path.cwd(),
+            timeout=timeout,
+            retries=retries,
+            break_system_packages=break_system_packages,
+            on_test=on_test,
+            on_output=on_output,
+            on_stage=on_stage,
+        )
+        if downloads.bounded:
+            downloads.prune()
+    today = datetime.now(timezone.utc).date().isoformat()
+    found: list[memory.Broken] = []
+    for culprit in tested.culprits:
+        main = canonicalize_name(culprit.unit.name)
+        for change in culprit.unit.changes:
+            if change.canonical_name == main:
+                first = culprit.failures[0] if culprit.failures else ""
+                found.append(memory.Broken(change.name, change.after, change.before, today, first))
+    cleared = [c.name for u in tested.kept for c in u.changes]
+    with contextlib.suppress(OSError):  # a hint only: never fail a finished update
+        memory.remember(journal.state_folder(scan.target), found, cleared=cleared)
+    return tested
 
 
 def _names(names: Iterable[str]) -> tuple[str, ...]:

@@ -201,6 +201,9 @@ class PackageStatus:
     released: str | None  # upload time of the target release (ISO 8601), when known
     kind: Kind = "index"
     held_back_by: tuple[Holder, ...] = ()
+    #: The day (YYYY-MM-DD) an ``update --test`` found that this version (wanted or
+    #: latest) broke the environment's tests; None otherwise.
+    broke_tests: str | None = None
 
     @property
     def outdated(self) -> bool:

@@ -545,6 +545,9 @@ def build_report(scan: ScanInput, results: Iterable[Result], seconds: float) -> 
     statuses = sorted(
         (r for r in results if isinstance(r, PackageStatus)), key=lambda p: p.name.lower()
     )
+    from pipfresh.doctor.memory import mark_broken
+
+    statuses = mark_broken(scan.target, statuses)
     errors = sorted(
         (*scan.unknown, *(r for r in results if isinstance(r, ProjectError))),
         key=lambda e: e.name.lower(),

@@ -12,6 +12,7 @@ class ExitCode(enum.IntEnum):
     UNCHECKED = 3  # some projects could not be checked, or an update stopped unchanged
     ROLLED_BACK = 4  # an update failed and was rolled back
     NOT_RESTORED = 5  # an update failed and the previous versions could not all be restored
+    TESTS_FAILED = 6  # update --test: the tests fail before the update; nothing changed
     INTERNAL = 70  # a bug in pipfresh (EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C
 
@@ -24,5 +25,6 @@ exit status:
   3    some projects could not be checked, or an update stopped before any change
   4    an update failed and was rolled back
   5    an update failed and could not all be rolled back (what differs is listed)
+  6    update --test: the tests fail before the update (nothing was changed)
   70   internal error: a bug in pipfresh, please report it
   130  interrupted (Ctrl-C)"""

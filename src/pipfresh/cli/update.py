@@ -11,6 +11,7 @@ from pipfresh.cli.exitcodes import ExitCode
 from pipfresh.cli.options import add_scan_options, add_verbose, config_from
 
 if TYPE_CHECKING:
+    from pipfresh.doctor.session import DoctorOutcome, TestEvent
     from pipfresh.environment import PendingInspection
     from pipfresh.plan import Plan
 
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow changing an externally managed (PEP 668) environment",
     )
+    _add_test_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -56,6 +58,99 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "one consistent set (pip install -r)",
     )
     add_verbose(out)
+
+
+def _add_test_arguments(parser: argparse.ArgumentParser) -> None:
+    test = parser.add_argument_group("tests (update --test)")
+    test.add_argument(
+        "--test",
+        metavar="CMD",
+        help="run CMD (through the shell, here, the environment's bin/ first on PATH) "
+        "before and after; upgrades it fails with are found by bisection and reverted, "
+        "the rest kept",
+    )
+    test.add_argument(
+        "--test-timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="a run of the tests taking longer fails",
+    )
+    test.add_argument(
+        "--test-retries",
+        type=_retries,
+        default=0,
+        metavar="N",
+        help="rerun failing tests N times before counting them red (a unit that then "
+        "passes is reported as flaky)",
+    )
+    test.add_argument(
+        "--retry-broken",
+        action="store_true",
+        help="try again the versions that broke the tests of an earlier --test run",
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def _retries(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
+    return int(text)
+
+
+def _test_document(tested: DoctorOutcome) -> dict[str, object]:
+    """The ``test`` member of ``update --format json`` (schema in the README)."""
+    return {
+        "runs": tested.runs,
+        "seconds": tested.test_seconds,
+        "kept": [u.name for u in tested.kept],
+        "culprits": [
+            {
+                "name": c.unit.name,
+                "changes": [
+                    {"name": ch.name, "before": ch.before, "attempted": ch.after}
+                    for ch in c.unit.changes
+                ]
+                + [
+                    {"name": a.name, "before": "", "attempted": a.version} for a in c.unit.additions
+                ],
+                "together_with": list(c.together_with),
+                "failures": list(c.failures),
+            }
+            for c in tested.culprits
+        ],
+        "flaky": [u.name for u in tested.flaky],
+        "final": {"passed": tested.final.passed, "seconds": round(tested.final.seconds, 3)},
+    }
+
+
+def _test_lines(tested: DoctorOutcome) -> list[str]:
+    """The table summary of ``update --test``: culprits, flaky units, the cost."""
+    lines: list[str] = []
+    for culprit in tested.culprits:
+        moved = ", ".join(f"{c.name} {c.before} -> {c.after}" for c in culprit.unit.changes)
+        moved = moved or ", ".join(f"{a.name} (new) {a.version}" for a in culprit.unit.additions)
+        extra = (
+            f" (together with {', '.join(culprit.together_with)})" if culprit.together_with else ""
+        )
+        lines.append(f"reverted {moved}: breaks the tests{extra}")
+        lines += [f"    {line}" for line in culprit.failures[:5]]
+    for unit in tested.flaky:
+        lines.append(f"left out {unit.name}: the tests were flaky with it (failed, then passed)")
+    state = "green" if tested.final.passed else "red"
+    lines.append(
+        f"{tested.runs} test run{'s' * (tested.runs != 1)}, {tested.test_seconds:.1f} s in "
+        f"tests; final run {state}"
+    )
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +176,14 @@ def _check_update_options(args: argparse.Namespace) -> None:
             "pipfresh update --interactive needs a terminal (stdin is not one); "
             "pass -y to update everything, or name the packages to update"
         )
+    if args.test is not None and args.dry_run:
+        raise UsageError(
+            "pipfresh update: --test cannot be used with --dry-run, which changes nothing"
+        )
+    if args.test is not None and not args.test.strip():
+        raise UsageError("pipfresh update --test: the command is empty")
+    if args.test is None and (args.test_timeout is not None or args.test_retries):
+        raise UsageError("pipfresh update: --test-timeout and --test-retries need --test CMD")
     if not (args.dry_run or args.yes or interactive):
         raise UsageError(
             "pipfresh update needs a confirmation: pass -y to update without asking, "
@@ -122,6 +225,11 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
     def on_plan(pending: UpdateResult) -> bool:
         nonlocal declined, pending_plan
         pending_plan = pending  # for the stage lines
+        for skipped in pending.skipped:
+            err.write(
+                f"pipfresh: left {printable(skipped)} alone: that version broke the tests "
+                "(--retry-broken tries it again)\n"
+            )
         plan = pending.plan
         if args.format == "table":
             out.write(
@@ -166,6 +274,18 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
             err.write(f"pipfresh: {printable(line)}\n")
             err.flush()
 
+    def on_test(event: TestEvent) -> None:
+        run = event.run
+        verdict = "passed" if run.passed else f"failed ({run.summary()})"
+        applied = f" with {', '.join(event.applied)}" if event.applied else ""
+        if event.stage == "before":
+            applied = " before the update"
+        line = f"tests {verdict} in {run.seconds:.1f} s{applied}"
+        err.write(f"pipfresh: {printable(line)}\n")
+        err.flush()
+
+    from pipfresh.doctor.session import TestsFailedBefore
+
     try:
         result = run_update(
             args.python,
@@ -183,14 +303,27 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
             choose=choose if args.interactive else None,
             inspection=inspection,
             prefetch=args.yes and not args.interactive,
+            test=args.test,
+            test_timeout=args.test_timeout,
+            test_retries=args.test_retries,
+            retry_broken=args.retry_broken,
+            on_test=on_test,
         )
+    except TestsFailedBefore as exc:
+        err.write(f"pipfresh: {printable(str(exc))}\n")
+        err.write("".join(f"    {printable(line)}\n" for line in exc.run.tail[-20:]))
+        return ExitCode.TESTS_FAILED
     except KeyboardInterrupt as exc:
         if started is None and not args.yes:
             raise
         # Once the stages began, only the downloads let an interrupt through: during
         # the install it is turned into a rollback (RolledBack). With -y, downloads
-        # start while the plan is made.
-        when = "before the install" if started is None else "during the downloads"
+        # start while the plan is made; with --test, the first run of the tests comes
+        # before any change.
+        if args.test is not None:
+            when = "before any change"
+        else:
+            when = "before the install" if started is None else "during the downloads"
         if isinstance(exc, Terminated):
             err.write(f"pipfresh: terminated {when}; nothing was changed\n")
         else:
@@ -213,8 +346,14 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
         if result.changed:
             outcome = Outcome(result.results, result.installer, result.timings)
             document["result"] = outcome_document(outcome)
+        if result.tested is not None:
+            document["test"] = _test_document(result.tested)
+        if result.skipped:
+            document["skipped_broken"] = list(result.skipped)
         out.write(json.dumps(document, indent=2) + "\n")
         return ExitCode.OK
+    if result.tested is not None:
+        out.write("\n" + "\n".join(map(printable, _test_lines(result.tested))) + "\n")
     if not result.changed:
         return ExitCode.OK
     out.write("\n")

@@ -15,7 +15,7 @@ SCHEMA_VERSION = 1
 
 
 def package_dict(status: PackageStatus) -> dict[str, Any]:
-    return {
+    found = {
         "name": status.name,
         "installed": status.installed,
         "wanted": status.wanted,
@@ -28,6 +28,9 @@ def package_dict(status: PackageStatus) -> dict[str, Any]:
         ],
         "kind": status.kind,
     }
+    if status.broke_tests:  # only when set: the documents of other scans stay as they were
+        found["broke_tests"] = status.broke_tests
+    return found
 
 
 def error_dict(error: ProjectError) -> dict[str, Any]:

@@ -123,12 +123,15 @@ else:
 def _table(rows: tuple[PackageStatus, ...], now: datetime, color: bool) -> str:
     show_wanted = any(p.wanted != p.latest for p in rows)
     show_held = any(p.held_back_by for p in rows)
+    show_broken = any(p.broke_tests for p in rows)
     header = ["Package", "Installed"]
     if show_wanted:
         header.append("Wanted")
     header += ["Latest", "Bump", "Released"]
     if show_held:
         header.append("Held back by")
+    if show_broken:
+        header.append("Note")
     lines: list[tuple[list[str], str]] = [(header, "bold")]
     for p in rows:
         latest = p.latest or ("(" + p.kind.replace("_", " ") + ")" if p.kind != "index" else "-")
@@ -138,6 +141,8 @@ def _table(rows: tuple[PackageStatus, ...], now: datetime, color: bool) -> str:
         cells += [latest, p.bump or "", format_age(p.released, now)]
         if show_held:
             cells.append(_held_back(p))
+        if show_broken:
+            cells.append(f"broke tests on {p.broke_tests}" if p.broke_tests else "")
         lines.append((cells, BUMP_STYLES.get(p.bump or "", "")))
     widths = [
         max(_cells(cell) for cell in column) for column in zip(*(c for c, _ in lines), strict=True)

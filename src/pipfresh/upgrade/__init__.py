@@ -9,6 +9,8 @@ from pipfresh.upgrade.executor import (
     execute,
     outcome_document,
     recover_interrupted,
+    release,
+    revert,
     verify,
 )
 
@@ -20,5 +22,7 @@ __all__ = [
     "execute",
     "outcome_document",
     "recover_interrupted",
+    "release",
+    "revert",
     "verify",
 ]

@@ -77,6 +77,9 @@ class Outcome:
     results: tuple[ChangeResult, ...]
     installer: str
     timings: Mapping[str, float]
+    #: With ``execute(..., hold=True)``: the journal left in place, whose stash still
+    #: holds the replaced files (see :func:`revert` and :func:`release`).
+    held: journal.Journal | None = None
 
 
 # ----- lock --------------------------------------------------------------------------
@@ -127,6 +130,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+
+#: For a caller that runs its own long steps between installs (``update --test``).
+sigterm_as_interrupt = _sigterm_as_interrupt
 
 _T = TypeVar("_T")
 
@@ -200,10 +206,16 @@ def execute(
     on_stage: Callable[[str], None] | None = None,
     downloads: DownloadCache | None = None,
     lock_fd: int | None = None,
+    hold: bool = False,
 ) -> Outcome:
     """Carry out ``planned``; see the module docstring. The caller holds
     :func:`environment_lock` (``lock_fd``, passed on to the installer) and has called
     :func:`recover_interrupted`.
+
+    ``hold``: after a verified install, keep the journal and the stash (the outcome's
+    ``held``), so that the caller can still :func:`revert` to the state before, exactly
+    and offline, or :func:`release` (commit) it; until then a crash is recovered as an
+    interrupted update is.
 
     Raises :class:`UpdateAborted` when the environment was not touched,
     :class:`RolledBack` when it was and has been restored (verified),
@@ -269,13 +281,14 @@ def execute(
             except OSError as exc:
                 failure = f"cannot keep the replaced files aside: {exc.strerror or exc}"
         if failure is None:
-            journal.remove(folder)
-            if downloads.bounded:
-                downloads.prune()
+            if not hold:
+                journal.remove(folder)
+                if downloads.bounded:
+                    downloads.prune()
             results = tuple(
                 ChangeResult(c.name, c.before, c.after, "updated") for c in plan.changes
             ) + tuple(ChangeResult(a.name, "", a.version, "added") for a in plan.additions)
-            return Outcome(results, installer.name, timings)
+            return Outcome(results, installer.name, timings, record if hold else None)
         stage(on_stage, "rollback")
         with _signals_ignored():
             differ = restore(target, record, roots)
@@ -491,6 +504,32 @@ def recover_interrupted(target: TargetEnv) -> str | None:
     return f"restored {count} left half-updated by an interrupted update (started {started})"
 
 
+def revert(target: TargetEnv, record: journal.Journal) -> None:
+    """Undo a held install (``execute(..., hold=True)``): the environment as
+    ``record`` found it, checked as a rollback is, then the journal removed.
+
+    Raises :class:`RollbackFailed` (the journal is kept for the next run) when what
+    differs cannot be put right."""
+    folder = journal.state_folder(target)
+    roots = stash.environment_roots(target.prefix, target.paths)
+    with _signals_ignored():
+        differ = restore(target, record, roots)
+        if not differ:
+            journal.remove(folder)
+    if differ:
+        raise RollbackFailed(
+            f"the previous state could not all be restored: {'; '.join(differ)}; the next "
+            f"'pipfresh update' tries again (journal {journal.journal_path(folder)})"
+        )
+
+
+def release(target: TargetEnv) -> None:
+    """Commit a held install: drop its journal and stash (what ``execute`` does at the
+    end of an update that is not held)."""
+    with _signals_ignored():
+        journal.remove(journal.state_folder(target))
+
+
 def _same_prefix(a: str, b: str) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
@@ -603,5 +642,7 @@ __all__ = [
     "execute",
     "outcome_document",
     "recover_interrupted",
+    "release",
+    "revert",
     "verify",
 ]
