@@ -109,3 +109,18 @@ def test_put_back_leaves_an_unknown_file_where_a_folder_goes(site: Path) -> None
     assert problem.startswith(str(site / "pkg"))
     assert (site / "pkg").read_bytes() == b"in the way"
     assert (stash / kept[0].slot / "__init__.py").is_file()  # still kept for a retry
+
+
+def test_put_back_after_a_crash_while_keeping_aside_deletes_no_old_file(site: Path) -> None:
+    """Killed halfway through keeping files aside, before any installer ran: what was
+    not moved yet is the old version, though the new versions would write the same
+    paths, so the recovery must not delete it (bin/pip, a folder not yet moved)."""
+    first = write(site, "aaa/__init__.py", "aaa-1.0.dist-info/RECORD")
+    second = write(site, "bbb/__init__.py", "bbb/util.py", "bbb-1.0.dist-info/RECORD", "bbb-tool")
+    before = tree(site)
+    kept = plan_kept([("aaa", first), ("bbb", second)], [str(site)])
+    stash = site.parent / "stash"
+    keep_aside(kept[:1], stash, roots=[str(site)])  # the crash: only the first moved
+    clear = [str(site / p) for p in ("aaa/__init__.py", "bbb/__init__.py", "bbb-tool")]
+    assert put_back(kept, stash, clear, [str(site)]) == []
+    assert tree(site) == before

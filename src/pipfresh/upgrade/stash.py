@@ -251,9 +251,16 @@ def put_back(
     the paths that could not be handled, each with why (empty: all done)."""
     problems: list[str] = []
     cleared: list[str] = []
+    stash_root = os.path.normpath(os.path.abspath(stash))
+    # A kept path whose slot is empty was never moved (pipfresh died while keeping
+    # files aside, before any installer ran) or is back already: it holds the old
+    # version, so what the new versions would have written there is not deleted.
+    untouched = {k.original for k in kept if not os.path.lexists(os.path.join(stash_root, k.slot))}
     for path in clear:
         if not inside(path, roots):
             problems.append(f"{path}: outside the environment, left alone")
+            continue
+        if covered(path, untouched):
             continue
         for victim in (path, *_bytecode_of(path)):
             try:
@@ -265,7 +272,6 @@ def put_back(
                 pass
             except OSError as exc:
                 problems.append(f"{victim}: {exc.strerror or exc}")
-    stash_root = os.path.normpath(os.path.abspath(stash))
     for item in kept:
         source = os.path.normpath(os.path.join(stash_root, item.slot))
         if not inside(source, (stash_root,)) or not inside(item.original, roots):
