@@ -134,6 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `pipfresh | head`: the reader chose to stop; end quietly as git log does.
         _silence_closed_streams()
         return ExitCode.OK
+    finally:
+        if argv is None:
+            # The program's work is done and said: a Ctrl-C now, while the interpreter
+            # shuts down (joining its worker threads), would only turn the exit status
+            # into "killed by SIGINT" after a completed update.
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _main(argv: list[str]) -> int:
