@@ -204,6 +204,8 @@ class PackageStatus:
     #: The day (YYYY-MM-DD) an ``update --test`` found that this version (wanted or
     #: latest) broke the environment's tests; None otherwise.
     broke_tests: str | None = None
+    #: Upload time of the latest release, when known (``released`` is the wanted one's).
+    latest_released: str | None = None
 
     @property
     def outdated(self) -> bool:

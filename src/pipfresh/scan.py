@@ -311,6 +311,7 @@ def status_for(
         released=None if wanted is None else wanted.upload_time,
         kind=dist.kind,
         held_back_by=holders,
+        latest_released=latest.upload_time,
     )
 
 

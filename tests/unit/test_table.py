@@ -39,6 +39,7 @@ def hand_built_report() -> Report:
             bump="minor",
             released="2024-08-30T12:00:00Z",
             held_back_by=(Holder("boto3", "1.34.0", "botocore<1.35,>=1.34.0"),),
+            latest_released="2024-09-08T12:00:00Z",
         ),
         PackageStatus(
             "localpkg", "0.1", latest=None, wanted=None, bump=None, released=None, kind="editable"
@@ -79,12 +80,10 @@ ERROR = "error: ghost: not found on any index (http://127.0.0.1:8080/simple)"
 def test_outdated_with_wanted_and_held_back_columns() -> None:
     assert render(hand_built_report()) == lines(
         HEADER,
-        "Package   Installed  Wanted    Latest   Bump   Released  Held back by"
-        "                         ",
-        "botocore  1.34.0     1.34.162  1.35.10  minor  11 days   "
+        "Package   Installed  Wanted    Latest   Bump   Released                  Held back by",
+        "botocore  1.34.0     1.34.162  1.35.10  minor  2 days (wanted: 11 days)  "
         "boto3 1.34.0 (botocore<1.35,>=1.34.0)",
-        "requests  2.25.0     2.32.3    2.32.3   minor  3 months  "
-        "                                     ",
+        "requests  2.25.0     2.32.3    2.32.3   minor  3 months",
         ERROR,
         "5 checked, 2 outdated, 1 error in 0.42 s",
     )
@@ -93,16 +92,12 @@ def test_outdated_with_wanted_and_held_back_columns() -> None:
 def test_all_lists_up_to_date_and_editable_packages() -> None:
     assert render(hand_built_report(), include_all=True) == lines(
         HEADER,
-        "Package   Installed  Wanted    Latest      Bump   Released  Held back by"
-        "                         ",
-        "boto3     1.34.0     1.34.0    1.34.0                                    "
-        "                        ",
-        "botocore  1.34.0     1.34.162  1.35.10     minor  11 days   "
+        "Package   Installed  Wanted    Latest      Bump   Released                  Held back by",
+        "boto3     1.34.0     1.34.0    1.34.0",
+        "botocore  1.34.0     1.34.162  1.35.10     minor  2 days (wanted: 11 days)  "
         "boto3 1.34.0 (botocore<1.35,>=1.34.0)",
-        "localpkg  0.1        -         (editable)                                "
-        "                        ",
-        "requests  2.25.0     2.32.3    2.32.3      minor  3 months  "
-        "                                     ",
+        "localpkg  0.1        -         (editable)",
+        "requests  2.25.0     2.32.3    2.32.3      minor  3 months",
         ERROR,
         "5 checked, 2 outdated, 1 error in 0.42 s",
     )
@@ -252,10 +247,13 @@ def test_coloured_with_wanted_and_held_back_columns() -> None:
     # The colour closes before the line ends: no padding is left inside it either.
     assert render(hand_built_report(), color=True) == lines(
         sgr("1", HEADER),
-        sgr("1", "Package   Installed  Wanted    Latest   Bump   Released  Held back by"),
+        sgr(
+            "1",
+            "Package   Installed  Wanted    Latest   Bump   Released                  Held back by",
+        ),
         sgr(
             "33",
-            "botocore  1.34.0     1.34.162  1.35.10  minor  11 days   "
+            "botocore  1.34.0     1.34.162  1.35.10  minor  2 days (wanted: 11 days)  "
             "boto3 1.34.0 (botocore<1.35,>=1.34.0)",
         ),
         sgr("33", "requests  2.25.0     2.32.3    2.32.3   minor  3 months"),
@@ -414,3 +412,30 @@ def test_format_age(uploaded: str | None, expected: str) -> None:
 def test_format_age_never_says_one_months_or_one_years(days: int) -> None:
     age = format_age(ago(days=days), NOW)
     assert age in {"2 months", "24 months", "2 years"}, age
+
+
+def test_target_names_the_latest_column_and_a_latest_below_installed_is_marked() -> None:
+    report = hand_built_report()
+    older = PackageStatus("rolled", "3.0", latest="2.9", wanted="2.9", bump=None, released=None)
+    report = dataclasses.replace(report, packages=(*report.packages, older))
+    out = StringIO()
+    render_table(report, out, include_all=True, color=False, now=NOW, target="minor")
+    text = out.getvalue()
+    assert "  Latest minor  " in text.splitlines()[1]
+    assert "rolled    3.0        2.9       2.9 (below installed)" in text
+
+
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_the_table_fits_the_width_dropping_columns_in_order(width: int) -> None:
+    out = StringIO()
+    render_table(hand_built_report(), out, include_all=False, color=False, now=NOW, width=width)
+    rows = out.getvalue().splitlines()[1:4]
+    assert all(len(row) <= width for row in rows), rows
+    header = rows[0].split()
+    assert header[:2] == ["Package", "Installed"]
+    assert "Latest" in header
+    if width >= 200:
+        assert "Released" in header
+    if width <= 80:
+        assert "Released" not in header
+        assert rows[1].startswith("botocore  1.34.0")

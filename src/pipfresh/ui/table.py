@@ -120,14 +120,47 @@ else:
         return True
 
 
-def _table(rows: tuple[PackageStatus, ...], now: datetime, color: bool) -> str:
+#: The columns given up, in this order, when the table is wider than the terminal;
+#: then the last column's cells are cut (with "…").
+DROP_ORDER = ("Released", "Bump", "Wanted")
+
+
+def _released(p: PackageStatus, now: datetime) -> str:
+    """The latest release's age, and the wanted one's when it is another release."""
+    latest = format_age(p.latest_released or (p.released if p.wanted == p.latest else None), now)
+    if p.wanted and p.wanted != p.latest and p.released:
+        wanted = format_age(p.released, now)
+        return f"{latest} (wanted: {wanted})" if latest else f"wanted: {wanted}"
+    return latest
+
+
+def _below_installed(p: PackageStatus) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    if not p.latest:
+        return False
+    try:
+        return Version(p.latest) < Version(p.installed)
+    except InvalidVersion:
+        return False
+
+
+def _table(
+    rows: tuple[PackageStatus, ...],
+    now: datetime,
+    color: bool,
+    *,
+    width: int | None = None,
+    target: str = "latest",
+) -> str:
     show_wanted = any(p.wanted != p.latest for p in rows)
     show_held = any(p.held_back_by for p in rows)
     show_broken = any(p.broke_tests for p in rows)
     header = ["Package", "Installed"]
     if show_wanted:
         header.append("Wanted")
-    header += ["Latest", "Bump", "Released"]
+    # With --target minor, "latest" is the newest within the installed minor line.
+    header += ["Latest" if target == "latest" else f"Latest {target}", "Bump", "Released"]
     if show_held:
         header.append("Held back by")
     if show_broken:
@@ -135,15 +168,19 @@ def _table(rows: tuple[PackageStatus, ...], now: datetime, color: bool) -> str:
     lines: list[tuple[list[str], str]] = [(header, "bold")]
     for p in rows:
         latest = p.latest or ("(" + p.kind.replace("_", " ") + ")" if p.kind != "index" else "-")
+        if _below_installed(p):
+            latest += " (below installed)"
         cells = [p.name, p.installed]
         if show_wanted:
             cells.append(p.wanted or "-")
-        cells += [latest, p.bump or "", format_age(p.released, now)]
+        cells += [latest, p.bump or "", _released(p, now)]
         if show_held:
             cells.append(_held_back(p))
         if show_broken:
             cells.append(f"broke tests on {p.broke_tests}" if p.broke_tests else "")
         lines.append((cells, BUMP_STYLES.get(p.bump or "", "")))
+    if width is not None:
+        lines = _fit(lines, width)
     widths = [
         max(_cells(cell) for cell in column) for column in zip(*(c for c, _ in lines), strict=True)
     ]
@@ -156,6 +193,32 @@ def _table(rows: tuple[PackageStatus, ...], now: datetime, color: bool) -> str:
         )
         out.append(_paint(text.rstrip(), style, color) + "\n")
     return "".join(out)
+
+
+def _fit(lines: list[tuple[list[str], str]], width: int) -> list[tuple[list[str], str]]:
+    """The table within ``width`` columns: :data:`DROP_ORDER` columns given up first,
+    then the last column cut; Package, Installed and Latest always stay whole."""
+
+    def total(rows: list[tuple[list[str], str]]) -> int:
+        columns = zip(*(c for c, _ in rows), strict=True)
+        sizes = [max(_cells(cell) for cell in column) for column in columns]
+        return sum(sizes) + 2 * (len(sizes) - 1)
+
+    for name in DROP_ORDER:
+        if total(lines) <= width:
+            return lines
+        header = lines[0][0]
+        if name in header:
+            i = header.index(name)
+            lines = [([c for j, c in enumerate(cells) if j != i], style) for cells, style in lines]
+    excess = total(lines) - width
+    last = len(lines[0][0]) - 1
+    if excess > 0 and last >= 3:  # never cut Package, Installed or Latest
+        keep = max(1, max(_cells(c[last]) for c, _ in lines) - excess)
+        for cells, _ in lines:
+            if _cells(cells[last]) > keep:
+                cells[last] = cells[last][: max(0, keep - 1)] + "…"
+    return lines
 
 
 def terminal_width(out: TextIO) -> int | None:
@@ -194,7 +257,7 @@ def render_table(
     text = [_lines(f"{env.prefix} (Python {env.python_version})", "bold", color)]
     rows = report.packages if include_all else report.outdated
     if rows:
-        text.append(_table(rows, now, color))
+        text.append(_table(rows, now, color, width=width, target=target))
     if report.problems:
         # Before the per-project errors: a broken install is worth reading first, and
         # the upgrade advice above is computed from the ranges these lines break.
