@@ -85,7 +85,7 @@ def test_outdated_with_wanted_and_held_back_columns() -> None:
         "boto3 1.34.0 (botocore<1.35,>=1.34.0)",
         "requests  2.25.0     2.32.3    2.32.3   minor  3 months",
         ERROR,
-        "5 checked, 2 outdated, 1 error in 0.42 s",
+        "4 checked, 2 outdated, 1 error, 1 not checked (editable or direct URL) in 0.42 s",
     )
 
 
@@ -99,7 +99,7 @@ def test_all_lists_up_to_date_and_editable_packages() -> None:
         "localpkg  0.1        -         (editable)",
         "requests  2.25.0     2.32.3    2.32.3      minor  3 months",
         ERROR,
-        "5 checked, 2 outdated, 1 error in 0.42 s",
+        "4 checked, 2 outdated, 1 error, 1 not checked (editable or direct URL) in 0.42 s",
     )
 
 
@@ -258,7 +258,7 @@ def test_coloured_with_wanted_and_held_back_columns() -> None:
         ),
         sgr("33", "requests  2.25.0     2.32.3    2.32.3   minor  3 months"),
         sgr("31", ERROR),
-        "5 checked, 2 outdated, 1 error in 0.42 s",
+        "4 checked, 2 outdated, 1 error, 1 not checked (editable or direct URL) in 0.42 s",
     )
 
 

@@ -271,9 +271,16 @@ def render_table(
     for error in report.errors:
         text.append(_lines(f"error: {error.name}: {redact_text(error.reason, ())}", "red", color))
     errors = f"{s.errors} error{'s' * (s.errors != 1)}"
+    # Editable and direct-URL installs are never looked up on an index: say so
+    # rather than count them as checked.
+    local = sum(1 for p in report.packages if p.kind != "index")
+    unchecked = f", {local} not checked (editable or direct URL)" if local else ""
     text.append(
         _lines(
-            f"{s.checked} checked, {s.outdated} outdated, {errors} in {s.seconds:.2f} s", "", color
+            f"{s.checked - local} checked, {s.outdated} outdated, {errors}{unchecked} "
+            f"in {s.seconds:.2f} s",
+            "",
+            color,
         )
     )
     out.write("".join(text))
