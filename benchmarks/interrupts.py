@@ -130,8 +130,19 @@ def one_point(args: argparse.Namespace, point: int, delay: float) -> tuple[str, 
         outcome = f"exit {code}"
     after = file_tree(copy)
     diff = differences(before, after)
+    committed = False
+    if diff and args.signal == "KILL" and recovered.stdout.strip() == "None":
+        # No journal to recover: the kill came after the update had committed. Then
+        # it must be the whole update: a dry run finds nothing left to do.
+        check = subprocess.run(
+            [*pipfresh, "update", "--dry-run", "--python", python], capture_output=True,
+            text=True, env=machine_env(), timeout=600, check=False,
+        )  # fmt: skip
+        committed = check.returncode == 0 and "Nothing to update." in check.stdout
     if code == 0:
         verdict = "completed (signal too late)"
+    elif committed:
+        verdict = "completed before the kill (committed; a dry run finds nothing to do)"
     elif not diff:
         verdict = "identical files"
     else:
