@@ -21,12 +21,19 @@ from typing import TYPE_CHECKING
 from packaging.utils import canonicalize_name
 
 from pipfresh import __version__
-from pipfresh.auth import redact_url
 from pipfresh.cache import Cache, CacheCorrupt, CacheEntry, default_cache_dir
 from pipfresh.constraints import constraints_dist
 from pipfresh.environment import PendingInspection, find_interpreter, inspect_target
 from pipfresh.errors import IndexError_, PipfreshError, UsageError
-from pipfresh.index.sources import UsableSources, is_local, merge_pages, read_local, usable_sources
+from pipfresh.index.sources import (
+    UsableSources,
+    found,
+    is_local,
+    merge_pages,
+    not_found_reason,
+    read_local,
+    usable_sources,
+)
 from pipfresh.installed import read_installed
 from pipfresh.models import (
     Holder,
@@ -351,7 +358,7 @@ def answer_from_cache(
     for url in sources.index_urls:
         if is_local(url):
             local = read_local(url, name, index=True)
-            if local is not None:
+            if found(local):
                 pages.append(local)
             continue
         entry = None if scan.cache is None else scan.cache.lookup(url, name, now=now)
@@ -370,12 +377,12 @@ def answer_from_cache(
                 continue  # find-links pages are not cached
             return None
         local = read_local(location, name, index=False)
-        if local is not None:
+        if found(local):
             pages.append(local)
-    if not any(p.files or p.versions for p in pages):
-        # Every source said (or remembered) "no such project", as the network would.
-        where = ", ".join(redact_url(u) for u in sources.index_urls) or "find-links"
-        return ProjectError(dist.name, f"not found on any index ({where})")
+    if not pages:
+        # No source found it, by the network path's own definition (sources.found):
+        # a remembered index page counts, as its answer did when it was fetched.
+        return ProjectError(dist.name, not_found_reason(sources.index_urls, sources.find_links))
     try:
         return status_for(dist, merge_pages(name, pages), policy, scan.requirements.on(name))
     except IncompletePage:

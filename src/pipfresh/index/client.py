@@ -57,8 +57,10 @@ from pipfresh.index.limits import (
 )
 from pipfresh.index.parse import parse_project_page
 from pipfresh.index.sources import (
+    found,
     is_trusted,
     merge_pages,
+    not_found_reason,
     open_regular,
     parse_find_links_filter,
     read_file_index,
@@ -319,18 +321,15 @@ class IndexClient:
             if isinstance(result, BaseException):
                 raise result
             answers.append(result)
-            if result.page is not None:
+            if found(result.page):
                 pages.append(result.page)
         for link_page in found_links:
             if isinstance(link_page, BaseException):
                 raise link_page
-            if link_page is not None:
+            if found(link_page):
                 pages.append(link_page)
         if not pages:
-            where = ", ".join(redact_url(u) for u in self._index_urls)
-            if self._find_links:
-                where = ", ".join(filter(None, [where, "find-links"]))
-            raise NotFound(f"not found on any index ({where or 'none configured'})", project=name)
+            raise NotFound(not_found_reason(self._index_urls, self._find_links), project=name)
         self.stats[name] = FetchStats(self._bytes.pop(name, 0), time.perf_counter() - started)
         return merge_pages(name, pages), answers
 

@@ -11,8 +11,10 @@ import errno
 import ipaddress
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 from urllib.parse import SplitResult, unquote, urlsplit
 
 import msgspec
@@ -167,10 +169,29 @@ def _listed(page: ProjectPage) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(v for v in found if v))
 
 
-def parse_find_links_filter(page: ProjectPage, name: str) -> ProjectPage:
-    """Keep the files of one project from a find-links page that lists many."""
+def parse_find_links_filter(page: ProjectPage, name: str) -> ProjectPage | None:
+    """The files of one project from a find-links page that lists many; None when it
+    lists none of them (see :func:`found`)."""
     files = tuple(f for f in page.files if version_from_filename(f.filename, name) is not None)
-    return ProjectPage(name=name, files=files)
+    return ProjectPage(name=name, files=files) if files else None
+
+
+def found(page: ProjectPage | None) -> TypeGuard[ProjectPage]:
+    """The one definition of "this source found the project", for the network path
+    and the cache path alike: an index found it when it answered with a page (even
+    one listing no file: the project exists there), a find-links location only when
+    it lists a file of the project. A find-links page or folder is shared by every
+    project, so its mere existence says nothing about this one: counting it made a
+    cold scan say "up to date" and the warm rerun "not found on any index"."""
+    return page is not None
+
+
+def not_found_reason(index_urls: Sequence[str], find_links: Sequence[str]) -> str:
+    """The message for a project no source found, naming every kind of place searched."""
+    where = ", ".join(redact_url(u) for u in index_urls)
+    if find_links:
+        where = ", ".join(filter(None, [where, "find-links"]))
+    return f"not found on any index ({where or 'none configured'})"
 
 
 def open_regular(path: str | os.PathLike[str], *, follow: bool = True) -> int:
@@ -255,6 +276,8 @@ def read_find_links_path(path: str, name: str) -> ProjectPage | None:
         # A link in the folder may point anywhere: only regular files that stay
         # inside the folder count (never a device, a FIFO, or a file elsewhere).
         kept = tuple(f for f in page.files if _regular_inside(f.url, path))
+        if not kept:
+            return None  # lists no file of this project: not found here (see found())
         return page if len(kept) == len(page.files) else ProjectPage(name=page.name, files=kept)
     if os.path.exists(path):
         try:
