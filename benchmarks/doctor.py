@@ -8,11 +8,11 @@
 2. Downloads real wheels from PyPI of old pins of what its tests need (six,
    webencodings, pytest 7.1 and its dependencies) and of their newest releases, and
    serves them on a local index (tests/support/index_server.py, 127.0.0.1), together
-   with one made-to-break release: webencodings 0.5.2, the real 0.5.1 whose
-   ``lookup()`` no longer knows "utf-8" (bleach's vendored html5lib then fails).
+   with one made-to-break release: six 1.17.0.post1, the newest six without
+   ``viewkeys`` (bleach's vendored html5lib then fails to import).
 3. A venv with the old pins (uv), where `python -m pytest -x -q` is green.
 4. `pipfresh update -y --installer uv --test "python -m pytest -x -q"` in the
-   project folder, against the local index: the culprit (webencodings) must be
+   project folder, against the local index: the culprit (six) must be
    reverted, everything else upgraded, the final run green.
 
 Prints the culprits, the number of test runs, the time in tests and the wall time.
