@@ -209,6 +209,9 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
     declined = False
     pending_plan: UpdateResult | None = None
     started: float | None = None  # when the first stage (the downloads) began
+    # Once the install is being verified, an interrupt that reaches here came after the
+    # commit (one before it is rolled back inside the update).
+    verified = False
 
     def on_recovered(line: str) -> None:
         err.write(f"pipfresh: {printable(line)}\n")
@@ -264,7 +267,8 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
     on_terminal = err.isatty()
 
     def on_stage(name: str) -> None:
-        nonlocal started
+        nonlocal started, verified
+        verified = verified or name == "verify"
         if started is None:
             started = time.perf_counter()
         if args.verbose:
@@ -320,6 +324,9 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
         # the install it is turned into a rollback (RolledBack). With -y, downloads
         # start while the plan is made; with --test, the first run of the tests comes
         # before any change.
+        if verified and args.test is None:
+            err.write("\npipfresh: interrupted after the update was complete; nothing was undone\n")
+            return ExitCode.INTERRUPTED
         if args.test is not None:
             when = "before any change"
         else:

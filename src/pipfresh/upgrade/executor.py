@@ -276,14 +276,18 @@ def execute(
                     started = time.perf_counter()
                     failure = verify(target, plan.changes, baseline, plan.additions)
                     timings["verify"] = round(time.perf_counter() - started, 3)
+                    if failure is None and not hold:
+                        # The commit: an interrupt before it is rolled back (below),
+                        # and none may land halfway through it.
+                        with _signals_ignored():
+                            journal.remove(folder)
             except KeyboardInterrupt as exc:
                 failure = "terminated" if isinstance(exc, Terminated) else "interrupted"
             except OSError as exc:
                 failure = f"cannot keep the replaced files aside: {exc.strerror or exc}"
         if failure is None:
-            if not hold:
-                journal.remove(folder)
-                if downloads.bounded:
+            if not hold and downloads.bounded:
+                with _signals_ignored():
                     downloads.prune()
             results = tuple(
                 ChangeResult(c.name, c.before, c.after, "updated") for c in plan.changes
