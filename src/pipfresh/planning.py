@@ -255,6 +255,7 @@ class _IndexSource:
         self.pages: dict[str, ProjectPage] = {}
         self.listed: dict[str, list[Release]] = {}
         self.fetches = 0
+        self.page_fetches = 0
         self.prefetcher: _Prefetcher | None = None
 
     async def page(self, name: str) -> ProjectPage:
@@ -270,6 +271,12 @@ class _IndexSource:
     def releases(self, name: str) -> Sequence[Release]:
         found = self.listed.get(name)
         if found is None:
+            if name not in self.pages:
+                from pipfresh.resolve import MAX_PAGES, BudgetExceeded
+
+                if self.page_fetches >= MAX_PAGES:
+                    raise BudgetExceeded(f"more than {MAX_PAGES} project pages needed")
+                self.page_fetches += 1
             try:
                 found = list(iter_releases(self._run(self.page(name))))
             except NotFound:
@@ -390,6 +397,7 @@ async def _resolve_dropped(
             # The metadata budget bounds one resolution; what earlier ones read is
             # known and free, so a failed joint attempt does not starve the rest.
             source.fetches = 0
+            source.page_fetches = 0
             provider = Provider(
                 dists,
                 trial,

@@ -53,6 +53,9 @@ from pipfresh.select import Policy, Release, candidates, file_installable, parse
 
 #: Metadata files fetched for one resolution, at most (already known ones are free).
 MAX_FETCHES = 200
+#: Project pages fetched for one resolution, at most (pages already fetched are free):
+#: a hostile release requiring 20,000 projects costs 1,000 requests, not 20,000.
+MAX_PAGES = 1000
 #: Resolver rounds allowed per resolution beyond one per project.
 MAX_BACKTRACK_ROUNDS = 200
 
@@ -63,7 +66,8 @@ PYTHON = "<python>"
 
 
 class BudgetExceeded(Exception):
-    """More metadata was needed than :data:`MAX_FETCHES` allows."""
+    """More metadata (or project pages) was needed than :data:`MAX_FETCHES` (or
+    :data:`MAX_PAGES`) allows."""
 
 
 class Source(Protocol):
