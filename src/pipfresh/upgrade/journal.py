@@ -34,11 +34,11 @@ from typing import Any
 
 from pipfresh.errors import CorruptJournal
 from pipfresh.models import TargetEnv
-from pipfresh.upgrade.stash import Kept, inside
+from pipfresh.upgrade.stash import STATE_DIR_NAME, Kept, inside
 
 #: Bumped on any change a previous pipfresh could not read correctly.
 FORMAT = 2
-STATE_DIR = ".pipfresh-update"
+STATE_DIR = STATE_DIR_NAME  # one name, which stash.plan_kept also refuses in a RECORD
 JOURNAL_NAME = "journal.json"
 STASH_DIR = "stash"
 LOCK_NAME = "lock"
