@@ -1,0 +1,10 @@
+"""``pipfresh bump``: raise outdated version pins in dependency files.
+
+Two rooms, joined only by :mod:`pipfresh.bump.model`:
+
+- the file side (no network): find and read the files, keep the exact source span of
+  every specifier, compute a new specifier in the style written, rewrite, write
+  atomically, diff;
+- the index side: which release is eligible for each pin (the scan's selection rules,
+  plus the project's own requires-python and markers), the report, the command.
+"""
