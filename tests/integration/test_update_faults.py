@@ -475,12 +475,14 @@ def test_corrupt_journal_stops_the_update_in_one_line(scene: Scene, case: str) -
     journal = plant(scene, make(scene))
 
     result = update(scene, "-y", "--installer", "uv")
-    assert result.returncode == 5, describe(result)
+    # Refused before anything is touched: exit 3, as any update stopped unchanged.
+    assert result.returncode == 3, describe(result)
     assert "Traceback" not in result.stderr
     [line] = stderr_lines(result.stderr)
     assert line.startswith(
-        f"pipfresh: error: an interrupted update left a journal that cannot be used ({journal}: "
+        f"pipfresh: error: refusing the journal an interrupted update left ({journal}: "
     ), line
+    assert "nothing was changed, but " in line
     assert reason in line
     assert line.endswith(f"then delete {journal} to go on"), line
     assert freeze(scene.venv) == before
@@ -507,7 +509,7 @@ def test_a_planted_journal_is_not_trusted(
     if owner is not None:
         os.chown(journal, owner, owner)
     result = update(scene, "-y", "--installer", "uv")
-    assert result.returncode == 5, describe(result)
+    assert result.returncode == 3, describe(result)
     assert reason in result.stderr
     assert freeze(scene.venv) == before
 

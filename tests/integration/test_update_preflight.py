@@ -96,7 +96,7 @@ def test_a_read_only_site_packages_is_refused_before_any_change(
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     # Found when the environment's lock is made, the first write of an update.
-    assert result.returncode == 2, describe(result)
+    assert result.returncode == 3, describe(result)
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"pipfresh: error: cannot write in {scene.venv.site_packages}: ")
     assert "Read-only file system" in line, line

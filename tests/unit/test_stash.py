@@ -124,3 +124,31 @@ def test_put_back_after_a_crash_while_keeping_aside_deletes_no_old_file(site: Pa
     clear = [str(site / p) for p in ("aaa/__init__.py", "bbb/__init__.py", "bbb-tool")]
     assert put_back(kept, stash, clear, [str(site)]) == []
     assert tree(site) == before
+
+
+def test_a_symlink_inside_the_environment_never_leads_a_delete_or_restore_out(
+    tmp_path: Path, site: Path
+) -> None:
+    """A journal's paths are checked as the file system resolves them, not as text:
+    ``site/sneaky -> outside`` keeps ``site/sneaky/canary.txt`` out of reach."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "canary.txt").write_text("keep me")
+    (site / "sneaky").symlink_to(outside)
+    victim = str(site / "sneaky" / "canary.txt")
+    stash = tmp_path / "stash"
+    (stash / "00000").mkdir(parents=True)
+    (stash / "00000/000000").write_text("planted")
+    problems = put_back([Kept(victim, "00000/000000", False)], stash, [victim], [str(site)])
+    assert (outside / "canary.txt").read_text() == "keep me"
+    assert any("outside the environment" in p for p in problems), problems
+    with pytest.raises(StashError, match="a symlink leads out of the environment"):
+        plan_kept([("evil", [victim])], [str(site)])
+
+
+def test_a_symlinked_folder_that_stays_inside_is_fine(site: Path) -> None:
+    """A venv's own ``lib64 -> lib`` resolves inside the environment."""
+    write(site, "lib/pkg/a.py")
+    (site / "lib64").symlink_to(site / "lib")
+    kept = plan_kept([("pkg", [str(site / "lib64/pkg/a.py")])], [str(site)])
+    assert [k.original for k in kept] == [str(site / "lib64/pkg")]

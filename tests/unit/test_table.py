@@ -150,6 +150,18 @@ def test_each_error_stays_on_one_line() -> None:
     assert f"\nerror: aiohappyeyeballs: {reason}\n" in render(report)
 
 
+def test_control_characters_from_names_and_metadata_are_shown_escaped() -> None:
+    """An installed Name or an index's version holding ESC sequences would retitle the
+    window, clear the screen and print a fake line: they are printed escaped."""
+    evil = "evil\x1b]0;pwned\x1b[2J\x1b[HAll packages verified OK"
+    package = PackageStatus(evil, "1.0", "2.0", "2.0\x1b[31m", "major", None, "index")
+    report = Report(ENV, (package,), (ProjectError(evil, "not found"),), Summary(2, 1, 1, 0.1))
+    text = render(report)
+    assert "\x1b" not in text
+    assert "error: evil\\x1b]0;pwned\\x1b[2J\\x1b[HAll packages verified OK: not found" in text
+    assert "2.0\\x1b[31m" in text
+
+
 def test_a_password_quoted_in_an_error_reason_is_redacted() -> None:
     reason = "HTTP 500 from http://alice:s3cr3t@127.0.0.1:8080/simple/foo/"
     report = Report(ENV, (), (ProjectError("foo", reason),), Summary(1, 0, 1, 0.1))

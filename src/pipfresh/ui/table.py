@@ -15,6 +15,7 @@ from typing import TextIO
 
 from pipfresh.auth import redact_text
 from pipfresh.models import PackageStatus, Report
+from pipfresh.ui.safe import printable
 
 BUMP_STYLES = {"major": "red", "minor": "yellow", "patch": "green", "pre": "magenta"}
 
@@ -84,9 +85,10 @@ def _paint(text: str, style: str, color: bool) -> str:
 def _lines(text: str, style: str, color: bool) -> str:
     """``text`` as whole lines, never wrapped: a line is read as one even when the
     terminal is narrower (and a pipe keeps it whole for grep). Each line gets its own
-    colour so that one left open cannot spill into the next."""
+    colour so that one left open cannot spill into the next. Control characters of
+    untrusted text are shown escaped (:func:`printable`), never sent to the terminal."""
     return "".join(
-        _paint(line.expandtabs(8), style, color) + "\n"
+        _paint(printable(line.expandtabs(8)), style, color) + "\n"
         for line in text.translate(_DROPPED).split("\n")
     )
 
@@ -178,7 +180,8 @@ def _table(
             cells.append(_held_back(p))
         if show_broken:
             cells.append(f"broke tests on {p.broke_tests}" if p.broke_tests else "")
-        lines.append((cells, BUMP_STYLES.get(p.bump or "", "")))
+        # Names, versions and requirements come from the index and installed metadata.
+        lines.append(([printable(c) for c in cells], BUMP_STYLES.get(p.bump or "", "")))
     if width is not None:
         lines = _fit(lines, width)
     widths = [

@@ -39,7 +39,6 @@ from packaging.utils import canonicalize_name
 
 from pipfresh import __version__
 from pipfresh.errors import (
-    ConfigError,
     CorruptJournal,
     IndexError_,
     RollbackFailed,
@@ -101,7 +100,7 @@ def environment_lock(target: TargetEnv) -> Iterator[int]:
             raise UsageError(f"refusing the update's state folder {exc}") from None
         except OSError as exc:
             # Without a state folder it could not promise to restore the environment.
-            raise ConfigError(
+            raise UpdateAborted(
                 f"cannot write in {journal.site_packages(target)}: {exc.strerror or exc}; "
                 "nothing was changed"
             ) from None
@@ -434,10 +433,16 @@ def restore(target: TargetEnv, record: journal.Journal, roots: Sequence[str]) ->
     problems = stash.put_back(record.kept, folder / journal.STASH_DIR, record.clear, roots)
     planned = set(record.planned)
     known = set(record.metadata)
+    real = stash.RealRoots(roots)
     for path in metadata_dirs(target.sys_path):
         # What the new versions' installs left: their metadata folders (pip and uv write
         # some files there that no wheel lists: INSTALLER, RECORD, direct_url.json).
-        if path not in known and _project_of(path) in planned and stash.inside(path, roots):
+        if (
+            path not in known
+            and _project_of(path) in planned
+            and stash.inside(path, roots)
+            and real.holds(path)
+        ):
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path)
@@ -475,9 +480,11 @@ def recover_interrupted(target: TargetEnv) -> str | None:
                 str(journal.journal_path(folder)), f"it is for {record.prefix}, not {target.prefix}"
             )
     except CorruptJournal as exc:
-        raise RollbackFailed(
-            f"an interrupted update left a journal that cannot be used ({exc}); "
-            f"{target.prefix} may be half-updated: check it, then delete "
+        # Refused before anything is touched: this run changed nothing (exit 3), but
+        # the run that left the journal may have; only the user can tell.
+        raise UpdateAborted(
+            f"refusing the journal an interrupted update left ({exc}); nothing was "
+            f"changed, but {target.prefix} may be half-updated: check it, then delete "
             f"{journal.journal_path(folder)} to go on"
         ) from None
     if record is None:

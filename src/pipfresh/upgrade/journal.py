@@ -34,7 +34,7 @@ from typing import Any
 
 from pipfresh.errors import CorruptJournal
 from pipfresh.models import TargetEnv
-from pipfresh.upgrade.stash import STATE_DIR_NAME, Kept, inside
+from pipfresh.upgrade.stash import STATE_DIR_NAME, Kept, RealRoots, inside
 
 #: Bumped on any change a previous pipfresh could not read correctly.
 FORMAT = 2
@@ -237,9 +237,12 @@ def parse(path: str, document: object, roots: Sequence[str] | None = None) -> Jo
         kept.append(Kept(entry[0], entry[1], entry[2]))
     clear = strings("clear")
     if roots is not None:
+        real = RealRoots(roots)
         for item in [k.original for k in kept] + list(clear):
             if not inside(os.path.normpath(item), roots):
                 raise CorruptJournal(path, f"{item} is outside the environment")
+            if not real.holds(item):
+                raise CorruptJournal(path, f"{item} leads out of the environment (a symlink)")
     return Journal(
         prefix=field("prefix", str),
         python=field("python", str),

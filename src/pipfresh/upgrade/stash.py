@@ -61,6 +61,27 @@ def inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
+class RealRoots:
+    """Where a path really is: ``roots`` and the folders on the way resolved, so that a
+    symlink inside the environment never leads a delete or a restore out of it (a
+    venv's own ``lib64 -> lib`` still resolves inside). Parents are resolved once each:
+    an undo names thousands of files in a few folders."""
+
+    def __init__(self, roots: Iterable[str]) -> None:
+        self.roots = tuple(dict.fromkeys(os.path.realpath(r) for r in roots))
+        self._parents: dict[str, bool] = {}
+
+    def holds(self, path: str) -> bool:
+        """``path``'s folder, symlinks resolved, is inside the roots (``path`` itself
+        may be a symlink: it is then removed or replaced, never followed)."""
+        parent = os.path.dirname(path)
+        known = self._parents.get(parent)
+        if known is None:
+            known = inside(os.path.realpath(parent), self.roots)
+            self._parents[parent] = known
+        return known
+
+
 def covered(path: str, kept: set[str]) -> bool:
     """``path`` is one of the ``kept`` paths, or inside one of them (a folder kept whole)."""
     while True:
@@ -133,11 +154,16 @@ def plan_kept(
     """
     copy_names = set(copied)
     kept: list[Kept] = []
+    real = RealRoots(roots)
     for i, (name, files) in enumerate(owned):
         existing: list[str] = []
         for path in files:
             if not inside(path, roots):
                 raise StashError(f"{name}: its RECORD names {path}, outside the environment")
+            if not real.holds(path):
+                raise StashError(
+                    f"{name}: its RECORD names {path}, which a symlink leads out of the environment"
+                )
             if STATE_DIR_NAME in path.split(os.sep):
                 raise StashError(f"{name}: its RECORD names {path}, in pipfresh's state folder")
             if not os.path.lexists(path) or (os.path.isdir(path) and not os.path.islink(path)):
@@ -196,8 +222,13 @@ def _compiled(files: Sequence[str]) -> Iterator[str]:
 
 
 def _movable(folder: str, roots: Sequence[str]) -> bool:
-    """Below a root, holding none (site-packages, bin and the prefix are never moved)."""
-    return inside(folder, roots) and not any(inside(root, (folder,)) for root in roots)
+    """Below a root, holding none (site-packages, bin and the prefix are never moved),
+    and not a symlink (``lib64 -> lib`` is the environment's, not a distribution's)."""
+    return (
+        inside(folder, roots)
+        and not any(inside(root, (folder,)) for root in roots)
+        and not os.path.islink(folder)
+    )
 
 
 def _only(folder: str, owned: set[str]) -> bool:
@@ -256,8 +287,9 @@ def put_back(
     # files aside, before any installer ran) or is back already: it holds the old
     # version, so what the new versions would have written there is not deleted.
     untouched = {k.original for k in kept if not os.path.lexists(os.path.join(stash_root, k.slot))}
+    real = RealRoots(roots)
     for path in clear:
-        if not inside(path, roots):
+        if not inside(path, roots) or not real.holds(path):
             problems.append(f"{path}: outside the environment, left alone")
             continue
         if covered(path, untouched):
@@ -274,7 +306,11 @@ def put_back(
                 problems.append(f"{victim}: {exc.strerror or exc}")
     for item in kept:
         source = os.path.normpath(os.path.join(stash_root, item.slot))
-        if not inside(source, (stash_root,)) or not inside(item.original, roots):
+        if (
+            not inside(source, (stash_root,))
+            or not inside(item.original, roots)
+            or not real.holds(item.original)
+        ):
             problems.append(f"{item.original}: not a path this update kept, left alone")
             continue
         if not os.path.lexists(source):
