@@ -26,6 +26,7 @@ from pipfresh import __version__
 from pipfresh.errors import (
     HashMismatch,
     IndexError_,
+    NetworkError,
     NotFound,
     UpdateAborted,
 )
@@ -47,7 +48,7 @@ from pipfresh.plan import (
     rank_wheels,
 )
 from pipfresh.requirements import analyse
-from pipfresh.scan import ScanInput, policy_for, status_for
+from pipfresh.scan import OFFLINE_MISS, ScanInput, offline_page, policy_for, status_for
 from pipfresh.select import (
     IncompletePage,
     Policy,
@@ -136,6 +137,8 @@ async def _plan(  # noqa: PLR0917 - private, one call site
 ) -> Plan:
     async with client_for(scan) as client:
         source = _IndexSource(client, asyncio.get_running_loop(), fetched)
+        if scan.settings.offline:
+            source.offline = scan
         if prefetch is not None:
             source.prefetcher = _Prefetcher(client, prefetch)
         try:
@@ -257,11 +260,18 @@ class _IndexSource:
         self.fetches = 0
         self.page_fetches = 0
         self.prefetcher: _Prefetcher | None = None
+        self.offline: ScanInput | None = None  # --offline: pages from its cache only
 
     async def page(self, name: str) -> ProjectPage:
         found = self.pages.get(name)
         if found is None:
-            found, _ = await self.client.fetch(name, conditional=False)
+            if self.offline is not None:
+                cached = offline_page(self.offline, name)
+                if cached is None:
+                    raise NetworkError(f"{name}: {OFFLINE_MISS}", project=name)
+                found = cached
+            else:
+                found, _ = await self.client.fetch(name, conditional=False)
             self.pages[name] = found
         return found
 
@@ -600,6 +610,7 @@ def client_for(scan: ScanInput) -> IndexClient:
         scan.index_config,
         concurrency=scan.concurrency,
         user_agent=f"pipfresh/{__version__}",
+        offline=scan.settings.offline,
     )
 
 

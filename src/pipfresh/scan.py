@@ -389,6 +389,35 @@ def answer_from_cache(
         return ProjectError(dist.name, OFFLINE_PARTIAL) if settings.offline else None
 
 
+def offline_page(scan: ScanInput, name: str) -> ProjectPage | None:
+    """What the cache (stale entries included) and local sources hold of ``name``, for
+    ``--offline`` planning; None when they hold nothing."""
+    sources = scan.sources or UsableSources((), (), ())
+    pages: list[ProjectPage] = []
+    for url in sources.index_urls:
+        if is_local(url):
+            local = read_local(url, name, index=True)
+        elif scan.cache is None:
+            continue
+        else:
+            entry = scan.cache.lookup(url, name, now=time.time())
+            if entry is None:
+                continue
+            with entry:
+                try:
+                    local = entry.page()
+                except CacheCorrupt:
+                    continue
+        if local is not None and found(local):
+            pages.append(local)
+    for location in sources.find_links:
+        if is_local(location):
+            local = read_local(location, name, index=False)
+            if local is not None and found(local):
+                pages.append(local)
+    return merge_pages(name, pages) if pages else None
+
+
 OFFLINE_MISS = "not in the cache (--offline)"
 OFFLINE_PARTIAL = "the cache holds too little of this project to answer offline"
 
@@ -508,6 +537,7 @@ async def _network_results(
         concurrency=scan.concurrency,
         user_agent=f"pipfresh/{__version__}",
         on_request=on_request,
+        offline=scan.settings.offline,
     ) as client:
         scan.warnings.extend(client.warnings)
 

@@ -199,6 +199,26 @@ def test_offline_after_one_warm_up_answers_every_project_without_connecting(
     assert scene.server.connection_count == connections == 0
 
 
+def test_offline_update_and_cache_info_never_connect(scene: Scene) -> None:
+    """``--offline`` holds for every command: the update plans from the cached pages,
+    fetches neither metadata nor wheels, and says why each change is not made."""
+    warm_up(scene)
+    connections = scene.server.connection_count
+    scene.server.reset_stats()
+    for extra in (("--dry-run",), ("-y",)):
+        result = run_pipfresh(
+            "update", *scene.args("--offline", *extra), env=scene.env, cwd=scene.cwd
+        )
+        assert result.returncode == 0, describe(result)
+        assert "Traceback" not in result.stderr
+        assert "foo 1.0 -> 2.0: not fetched, --offline: " in result.stdout, describe(result)
+        assert "Nothing to update." in result.stdout
+    info = run_pipfresh("cache", "info", env=scene.env, cwd=scene.cwd)
+    assert info.returncode == 0, describe(info)
+    assert scene.server.total_requests == 0
+    assert scene.server.connection_count == connections
+
+
 def test_offline_with_an_empty_cache_reports_each_project(scene: Scene) -> None:
     document = scene.json("--all", "--offline", expect=3)
     assert document["packages"] == []

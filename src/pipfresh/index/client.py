@@ -208,13 +208,17 @@ class IndexClient:
         on_request: Callable[[str], None] | None = None,
         run_deadline: float | None = RUN_DEADLINE,
         max_page_bytes: int | None = MAX_PAGE_BYTES,
+        offline: bool = False,
     ) -> None:
         """``run_deadline``: seconds from now after which page and metadata requests
         fail at once (None: no bound); ``max_page_bytes``: decoded bytes a page may
         have. Each request must also finish within REQUEST_DEADLINE_FACTOR times the
-        configured timeout (none with timeout 0, pip's "no limit")."""
+        configured timeout (none with timeout 0, pip's "no limit"). ``offline``: every
+        request fails with :class:`NetworkError` before a connection is made; local
+        files are still read."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self._offline = offline
         self._run_deadline = run_deadline
         self._run_end = None if run_deadline is None else time.monotonic() + run_deadline
         self._max_page_bytes = max_page_bytes
@@ -554,6 +558,9 @@ class IndexClient:
         streaming = streaming or sink is not None
         accepted = (200, 206, 304, 416) if ranged else (200, 304)
         shown = redact_url(url)
+        if self._offline:
+            # The one place every request passes: --offline never connects.
+            raise NetworkError(f"not fetched, --offline: {shown}", project=project, url=shown)
         bare_url, auth = split_auth(url)
         if auth is None:
             auth = credentials_for(bare_url, self._index_urls)
