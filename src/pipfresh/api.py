@@ -280,7 +280,7 @@ def run_update(
             f"{target.prefix} is externally managed (PEP 668): use a virtual environment, "
             "or pass --break-system-packages"
         )
-    backend = choose_installer(installer, target)
+    backend = choose_installer(installer, target, cache=not scan.settings.no_cache)
     warnings: list[str] = []
     recovered: str | None = None
     lock_fd: int | None = None

@@ -101,7 +101,9 @@ def killed_update(scene: Scene, delay: float) -> int:
     power cut as far as these processes can tell), ``delay`` after the install began;
     returns pipfresh's exit status (0 when the install had finished first)."""
     proc = subprocess.Popen(
-        [*PIPFRESH, "update", "-y", "--verbose", "--installer", "uv",
+        # --no-cache: uv unpacks every wheel afresh, as on a first update, so that the
+        # install lasts long enough for the kills to land inside it.
+        [*PIPFRESH, "update", "-y", "--verbose", "--installer", "uv", "--no-cache",
          "--python", str(scene.venv.python), "--index-url", scene.server.url],
         env=scene.env, cwd=scene.tmp_path, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -82,8 +82,11 @@ def choose_installer(
     requested: InstallerName,
     target: TargetEnv,
     which: Callable[[str], str | None] = shutil.which,
+    *,
+    cache: bool = True,
 ) -> Installer:
     """The backend for ``--installer``; its ``source`` says where it came from.
+    ``cache``: uv may use its own cache (False with pipfresh's ``--no-cache``).
 
     auto: uv wherever it can be found (the fastest), else the target's own pip, else the
     pip of the Python running pipfresh when it supports the target's Python.
@@ -95,7 +98,7 @@ def choose_installer(
     if requested in ("auto", "uv"):
         uv = find_uv(which)
         if uv is not None:
-            chosen = UvInstaller(uv[0])
+            chosen = UvInstaller(uv[0], cache=cache)
             chosen.source = f"uv {uv[1]}"
             return chosen
         if requested == "uv":

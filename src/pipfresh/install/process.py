@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 #: Variables of the installers' own configuration, never passed on: pipfresh tells
 #: them everything they need on the command line.
 _STRIPPED_PREFIXES = ("PIP_", "UV_")
+#: Kept all the same: where the user's uv keeps its cache, not how uv behaves.
+_KEPT = frozenset({"UV_CACHE_DIR"})
 _STRIPPED = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX"})
 #: How long an installer gets to stop after SIGTERM before it is killed.
 STOP_GRACE = 10.0
@@ -43,7 +45,9 @@ class InstallResult:
 def installer_environ(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
     """``base`` without pip's, uv's and Python's path overrides, plus ``extra``."""
     env = {
-        k: v for k, v in base.items() if not k.startswith(_STRIPPED_PREFIXES) and k not in _STRIPPED
+        k: v
+        for k, v in base.items()
+        if k in _KEPT or (not k.startswith(_STRIPPED_PREFIXES) and k not in _STRIPPED)
     }
     env.update(extra)
     return env
