@@ -1,0 +1,291 @@
+"""bump's file side: reading requirements/constraints/pyproject files with exact spans,
+following includes, and round trips (rewrite every pin's span, then the diff is exactly
+the expected lines) over the corpus in tests/fixtures/bump/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from pipfresh.bump.files import discover, read_files
+from pipfresh.bump.model import BumpInputError, DepFile, Edit
+from pipfresh.bump.reqfile import parse_requirements
+from pipfresh.bump.specifiers import new_specifier
+from pipfresh.bump.write import apply_edits
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bump"
+HAND = FIXTURES / "hand"
+
+
+def read_one(path: Path) -> DepFile:
+    return read_files([path], path.parent)[0]
+
+
+def bumped(dep: DepFile, versions: dict[str, str]) -> str:
+    """``dep``'s text with every editable pin named in ``versions`` moved to that one."""
+    edits = []
+    for pin in dep.pins:
+        if pin.span is None or pin.canonical not in versions:
+            continue
+        assert dep.text[pin.span.start : pin.span.end] == pin.specifier
+        new = new_specifier(pin.specifier, Version(versions[pin.canonical]))
+        if new is not None:
+            edits.append(Edit(dep.path, pin.span, new))
+    return apply_edits(dep.text, edits)
+
+
+def changed_lines(old: str, new: str) -> list[tuple[str, str]]:
+    """(before, after) of every line that differs; a version edit never adds a line."""
+    before, after = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    assert len(before) == len(after)
+    return [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+
+
+# ----------------------------------------------------------------- requirements files
+
+
+PY38 = 'python_version >= "3.8"'
+WHEEL = "./vendor/thing-1.0-py3-none-any.whl"
+IDNA_HASH = "--hash=sha256:90b77e79eaa3eba6de819a0c442c0b4ceefc341a7a2ab77d7562bf49f425c5c2"
+TRAIL = f" ; {PY38}  # trailing comment\n"
+
+
+def test_every_kind_of_line_in_a_requirements_file() -> None:
+    dep = read_one(HAND / "requirements-mixed.txt")
+    assert dep.kind == "requirements"
+    got = [
+        (p.line, p.name, p.canonical, p.specifier, p.extras, p.marker, p.leave_alone)
+        for p in dep.pins
+    ]
+    assert got == [
+        (5, "requests", "requests", ">= 2.25.1", ("socks", "security"), PY38, None),
+        (6, "Django_Rest.framework", "django-rest-framework", "~=3.14.0", (), None, None),
+        (7, "attrs", "attrs", ">=21.1,<23", (), None, None),
+        (8, "six", "six", "==1.15.0", (), "sys_platform == 'win32'", None),
+        (10, "./local/pkg", "./local/pkg", "", (), None, "editable"),
+        (11, "ygit", "ygit", "", (), None, "editable"),
+        (12, "pkg", "pkg", "", (), None, "url"),
+        (13, "zed", "zed", "", (), None, "vcs"),
+        (14, WHEEL, WHEEL, "", (), None, "path"),
+        (15, "click", "click", "", (), None, "unversioned"),
+        (16, "urllib3", "urllib3", ">=1.26,<2", (), None, "unparsable-version"),
+        (18, "numpy", "numpy", ">=1.21", (), None, None),
+        (20, "rich", "rich", "==13.0.0", (), None, None),
+    ]  # fmt: skip
+    assert next(p for p in dep.pins if p.name == "urllib3").span is None
+
+
+MIXED_VERSIONS = {
+    "requests": "2.32.3",
+    "django-rest-framework": "3.15.2",
+    "attrs": "24.2.0",
+    "six": "1.16.0",
+    "click": "8.1.7",
+    "urllib3": "2.2.3",
+    "numpy": "2.1.0",
+    "rich": "13.9.4",
+    "pkg": "9.0",
+}
+
+ROUND_TRIPS = [
+    (
+        "requirements-mixed.txt",
+        MIXED_VERSIONS,
+        [
+            (
+                "requests[socks,security] >= 2.25.1" + TRAIL,
+                "requests[socks,security] >= 2.32.3" + TRAIL,
+            ),
+            ("Django_Rest.framework~=3.14.0\n", "Django_Rest.framework~=3.15.2\n"),
+            ("attrs (>=21.1,<23)\n", "attrs (>=24.2,<25)\n"),
+            (
+                "six==1.15.0; sys_platform == 'win32' \\\n",
+                "six==1.16.0; sys_platform == 'win32' \\\n",
+            ),
+            ("numpy>=1.21 \\\n", "numpy>=2.1 \\\n"),
+            ("rich==13.0.0  # pinned\n", "rich==13.9.4  # pinned\n"),
+        ],
+    ),
+    (
+        "requirements-hashes.txt",
+        {"certifi": "2024.8.30", "idna": "3.10", "requests": "2.31.0"},
+        [
+            ("certifi==2023.7.22 \\\n", "certifi==2024.8.30 \\\n"),
+            (f"idna==3.4 {IDNA_HASH}\n", f"idna==3.10 {IDNA_HASH}\n"),
+        ],
+    ),
+    (
+        "crlf/requirements.txt",
+        {"alpha": "2.0.1", "beta": "1.9", "gamma": "2.3.1"},
+        [
+            ("alpha==1.0.0\r\n", "alpha==2.0.1\r\n"),
+            (
+                'beta>=1.2 ; python_version >= "3.8" \\\r\n',
+                'beta>=1.9 ; python_version >= "3.8" \\\r\n',
+            ),
+            ("gamma~=1.4  # kept\r\n", "gamma~=2.3  # kept\r\n"),
+        ],
+    ),
+    (
+        "tree/requirements/base.txt",
+        {"django": "5.1.3"},
+        [("Django>=4.2,<5.0\n", "Django>=5.1,<6.0\n")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "versions", "expected"), ROUND_TRIPS)
+def test_round_trip_changes_only_the_version_text(
+    name: str, versions: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
+    dep = read_one(HAND / name)
+    assert dep.text == (HAND / name).read_bytes().decode()
+    new = bumped(dep, versions)
+    assert changed_lines(dep.text, new) == expected
+    # a second run proposes nothing: the bump is a fixed point
+    again = parse_requirements(dep.path, new, dep.kind).file
+    assert bumped(again, versions) == new
+    assert [(p.name, p.extras, p.marker, len(p.hashes)) for p in again.pins] == [
+        (p.name, p.extras, p.marker, len(p.hashes)) for p in dep.pins
+    ]
+
+
+def test_hash_spans_are_each_whole_option() -> None:
+    dep = read_one(HAND / "requirements-hashes.txt")
+    hashes = {p.name: [dep.text[s.start : s.end] for s in p.hashes] for p in dep.pins}
+    assert hashes == {
+        "certifi": [
+            "--hash=sha256:539cc1d13202e33ca466e88b2807e29f4c13049d6d87031a3c110744495cb082",
+            "--hash=sha256:92d6037539857d8206b8f6ae472e8b77db8058fec5937a1ef3f54304089edbb9",
+        ],
+        "idna": [IDNA_HASH],
+        "requests": [
+            "--hash=sha256:58cd2187c01e70e6e26505bca751777aa9f2ee0b7f4300988b709f44e013003f"
+        ],
+    }
+    assert [p.line for p in dep.pins] == [7, 11, 12]
+
+
+def test_crlf_hash_span_stops_before_the_line_end() -> None:
+    dep = read_one(HAND / "crlf" / "requirements.txt")
+    beta = next(p for p in dep.pins if p.name == "beta")
+    (span,) = beta.hashes
+    assert dep.text[span.start : span.end] == "--hash=sha256:" + "0" * 64
+    assert dep.text[span.end : span.end + 2] == "\r\n"
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_bytes(b"\xef\xbb\xbfalpha==1.0\n")
+    dep = read_one(path)
+    (pin,) = dep.pins
+    assert (pin.name, dep.text[pin.span.start : pin.span.end]) == ("alpha", "==1.0")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("alpha==1.0\nbeta==\n", 2, "not a valid requirement"),
+        ("alpha~=1\n", 1, "not a valid requirement"),
+        ("alpha>=1.0 --bogus\n", 1, "no such option: --bogus"),
+        ("--no-such-option\n", 1, "no such option: --no-such-option"),
+        ("# ok\n-r\n", 2, "-r needs a value"),
+        ("alpha==1.0 \\\n  --hash='sha256:x\n", 1, "cannot read the options"),
+        ("alpha[x==1.0\n", 1, "not a valid requirement"),
+    ],
+)
+def test_a_line_pip_would_reject_names_file_and_line(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text(text)
+    with pytest.raises(BumpInputError) as caught:
+        read_files([path], tmp_path)
+    assert caught.value.line == line
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert message in caught.value.message
+
+
+# ------------------------------------------------------------------ discovery, includes
+
+
+def test_discovery_finds_pyproject_then_sorted_requirement_files(tmp_path: Path) -> None:
+    for name in [
+        "requirements.txt",
+        "constraints.txt",
+        "requirements-dev.txt",
+        "pyproject.toml",
+        "notes.txt",
+        "requirements.in",
+    ]:
+        (tmp_path / name).write_text("")
+    (tmp_path / "requirements-folder.txt").mkdir()
+    assert [p.name for p in discover(tmp_path)] == [
+        "pyproject.toml",
+        "constraints.txt",
+        "requirements-dev.txt",
+        "requirements.txt",
+    ]
+
+
+def test_includes_are_followed_once_with_their_kind() -> None:
+    tree = HAND / "tree"
+    files = read_files(None, tree)
+    assert [(f.path.relative_to(tree).as_posix(), f.kind) for f in files] == [
+        ("constraints.txt", "constraints"),
+        ("requirements.txt", "requirements"),
+        ("requirements/base.txt", "requirements"),
+        ("requirements/test.txt", "requirements"),
+    ]
+    top = files[1]
+    assert [p.resolve().relative_to(tree).as_posix() for p in top.includes] == [
+        "requirements/base.txt",
+        "requirements/test.txt",
+        "constraints.txt",
+    ]
+
+
+def test_a_file_reached_first_by_c_is_a_constraints_file() -> None:
+    tree = HAND / "tree"
+    files = read_files([Path("requirements.txt")], tree)
+    kinds = {f.path.resolve().relative_to(tree).as_posix(): f.kind for f in files}
+    assert kinds == {
+        "requirements.txt": "requirements",
+        "requirements/base.txt": "requirements",
+        "requirements/test.txt": "requirements",
+        "constraints.txt": "constraints",
+    }
+    assert {p.section for f in files for p in f.pins} == {"requirements", "constraints"}
+
+
+def test_an_include_cycle_names_the_line_that_closes_it() -> None:
+    with pytest.raises(BumpInputError) as caught:
+        read_files(None, HAND / "cycle")
+    # discovery reads requirements-dev.txt first: its include of requirements.txt is
+    # fine, requirements.txt's include of requirements-dev.txt closes the cycle
+    assert caught.value.path.name == "requirements.txt"
+    assert caught.value.line == 1
+    assert caught.value.message == (
+        "include cycle: requirements-dev.txt -> requirements.txt -> requirements-dev.txt"
+    )
+
+
+def test_a_missing_include_names_the_including_line(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("alpha\n-c missing.txt\n")
+    with pytest.raises(BumpInputError) as caught:
+        read_files(None, tmp_path)
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'requirements.txt'}:2: {tmp_path / 'missing.txt'}: no such file"
+    )
+
+
+def test_a_missing_file_and_a_non_utf8_file(tmp_path: Path) -> None:
+    with pytest.raises(BumpInputError, match=r"nope\.txt: no such file$"):
+        read_files([Path("nope.txt")], tmp_path)
+    (tmp_path / "requirements.txt").write_bytes(b"alpha\nbeta==1.0 # caf\xe9\n")
+    with pytest.raises(BumpInputError) as caught:
+        read_files(None, tmp_path)
+    assert (caught.value.line, caught.value.message) == (2, "not UTF-8 text")
