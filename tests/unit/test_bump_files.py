@@ -289,3 +289,178 @@ def test_a_missing_file_and_a_non_utf8_file(tmp_path: Path) -> None:
     with pytest.raises(BumpInputError) as caught:
         read_files(None, tmp_path)
     assert (caught.value.line, caught.value.message) == (2, "not UTF-8 text")
+
+
+# ---------------------------------------------------------------------- pyproject.toml
+
+
+def test_every_array_and_string_kind_in_a_setuptools_pyproject() -> None:
+    dep = read_one(HAND / "setuptools" / "pyproject.toml")
+    assert (dep.kind, dep.requires_python) == ("pyproject", ">=3.9")
+    got = [(p.line, p.section, p.name, p.specifier, p.extras, p.leave_alone) for p in dep.pins]
+    deps = "project.dependencies"
+    assert got == [
+        (3, "build-system.requires", "setuptools", ">=61.0", (), None),
+        (3, "build-system.requires", "wheel", "", (), "unversioned"),
+        (14, deps, "requests", ">=2.25.1,<3", ("socks",), None),
+        (15, deps, "attrs", ">=21.1", (), None),
+        (16, deps, "click", ">=7.0", (), None),
+        (17, deps, "idna", "", (), "unversioned"),
+        (18, deps, "escaped-name", ">=1.0", (), None),  # the escape is in the name only
+        (19, deps, "tomli", ">=1.1", (), None),
+        (20, deps, "pkg", "", (), "url"),
+        (21, deps, "six", "==1.16", (), "unparsable-version"),  # an escape in the version
+        (26, "project.optional-dependencies.docs", "sphinx", ">=5.0,<7", (), None),
+        (26, "project.optional-dependencies.docs", "furo", "==2023.3.27", (), None),
+        (28, "project.optional-dependencies.test", "pytest", "~= 7.2", (), None),
+    ]
+    assert next(p for p in dep.pins if p.name == "six").span is None
+
+
+def test_dependency_groups_skip_include_group_tables() -> None:
+    dep = read_one(HAND / "groups" / "pyproject.toml")
+    assert [(p.section, p.name, p.specifier, p.marker) for p in dep.pins] == [
+        ("project.dependencies", "httpx", ">=0.23", None),
+        ("project.optional-dependencies.cli", "rich", ">=12", None),
+        ("dependency-groups.test", "pytest", ">=7", None),
+        ("dependency-groups.test", "coverage", ">=6.5", None),
+        ("dependency-groups.lint", "ruff", "==0.1.0", None),
+        ("dependency-groups.dev", "mypy", ">=1.0", "implementation_name == 'cpython'"),
+    ]
+
+
+def test_poetry_tables_are_not_read() -> None:
+    dep = read_one(HAND / "poetry" / "pyproject.toml")
+    assert [(p.section, p.name) for p in dep.pins] == [("build-system.requires", "poetry-core")]
+
+
+PYPROJECT_TRIPS = [
+    (
+        "setuptools/pyproject.toml",
+        {
+            "setuptools": "75.1.0",
+            "requests": "3.0.1",
+            "attrs": "24.2.0",
+            "click": "8.1.7",
+            "escaped-name": "2.0",
+            "tomli": "2.0.1",
+            "six": "1.17.0",
+            "sphinx": "8.0.2",
+            "furo": "2024.8.6",
+            "pytest": "8.3.3",
+        },
+        [
+            (
+                "requires = [\"setuptools>=61.0\", 'wheel']\n",
+                "requires = [\"setuptools>=75.1\", 'wheel']\n",
+            ),
+            (
+                "    \"requests[socks] >=2.25.1,<3 ; python_version >= '3.8'\",  # trailing\n",
+                "    \"requests[socks] >=3.0.1,<4 ; python_version >= '3.8'\",  # trailing\n",
+            ),
+            ("    'attrs>=21.1',\n", "    'attrs>=24.2',\n"),
+            ('    "click (>=7.0)",\n', '    "click (>=8.1)",\n'),
+            ('    "escaped\\u002Dname>=1.0",\n', '    "escaped\\u002Dname>=2.0",\n'),
+            (
+                "    \"tomli>=1.1\\u003B python_version < '3.11'\",\n",
+                "    \"tomli>=2.0\\u003B python_version < '3.11'\",\n",
+            ),
+            (
+                'docs = ["sphinx>=5.0,<7", "furo==2023.3.27"]\n',
+                'docs = ["sphinx>=8.0,<9", "furo==2024.8.6"]\n',
+            ),
+            ('  "pytest ~= 7.2",\n', '  "pytest ~= 8.3",\n'),
+        ],
+    ),
+    (
+        "groups/pyproject.toml",
+        {"httpx": "0.27.2", "rich": "13.9.4", "pytest": "8.3.3", "ruff": "0.6.9", "mypy": "1.0"},
+        [
+            ('dependencies = ["httpx>=0.23"]\n', 'dependencies = ["httpx>=0.27"]\n'),
+            (
+                'optional-dependencies.cli = ["rich>=12"]\n',
+                'optional-dependencies.cli = ["rich>=13"]\n',
+            ),
+            (
+                'test = ["pytest>=7", "coverage[toml]>=6.5"]\n',
+                'test = ["pytest>=8", "coverage[toml]>=6.5"]\n',
+            ),
+            (
+                'lint = [{include-group = "test"}, "ruff==0.1.0"]\n',
+                'lint = [{include-group = "test"}, "ruff==0.6.9"]\n',
+            ),
+        ],
+    ),
+    (
+        "poetry/pyproject.toml",
+        {"poetry-core": "1.9.0", "requests": "3.0", "pytest": "9.0"},
+        [
+            (
+                'requires = ["poetry-core>=1.0.0"]\n',
+                'requires = ["poetry-core>=1.9.0"]\n',
+            )
+        ],
+    ),
+    (
+        "crlf/pyproject.toml",
+        {"alpha": "2.0", "beta": "1.9"},
+        [
+            ('  "alpha==1.0",\r\n', '  "alpha==2.0",\r\n'),
+            ('  "beta>=1.2",  # c\r\n', '  "beta>=1.9",  # c\r\n'),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "versions", "expected"), PYPROJECT_TRIPS)
+def test_pyproject_round_trip_changes_only_the_version_text(
+    name: str, versions: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
+    dep = read_one(HAND / name)
+    new = bumped(dep, versions)
+    assert changed_lines(dep.text, new) == expected
+    again = read_files_text(dep.path, new)
+    assert bumped(again, versions) == new
+    assert [(p.name, p.section, p.extras, p.marker) for p in again.pins] == [
+        (p.name, p.section, p.extras, p.marker) for p in dep.pins
+    ]
+
+
+def read_files_text(path: Path, text: str) -> DepFile:
+    from pipfresh.bump.pyproject import parse_pyproject
+
+    return parse_pyproject(path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ('[project]\nname = "x"\ndependencies = ["a>=1",\n', 3, "not valid TOML"),
+        ('[project]\ndependencies = [\n  "a>=1",\n  "b>>2",\n]\n', 4, "not a valid requirement"),
+        ("[build-system]\nrequires = ['./local']\n", 2, "not a valid requirement"),
+        ('[project]\nname = "x"\nname = "y"\n', 3, "not valid TOML"),
+    ],
+)
+def test_a_broken_pyproject_names_file_and_line(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    with pytest.raises(BumpInputError) as caught:
+        read_files(None, tmp_path)
+    assert caught.value.line == line
+    assert str(caught.value).startswith(f"{path}:{line}: {message}")
+    assert "\n" not in str(caught.value)
+
+
+def test_strings_the_scanner_cannot_place_are_listed_but_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[project]\ndependencies = ["a>=1", """b>=2"""]\n[dependency-groups]\nx = ["c>=3"]\n'
+    )
+    dep = read_one(path)
+    assert [(p.name, p.specifier, p.span is None, p.leave_alone) for p in dep.pins] == [
+        ("a", ">=1", True, "unparsable-version"),
+        ("b", ">=2", True, "unparsable-version"),
+        ("c", ">=3", False, None),
+    ]

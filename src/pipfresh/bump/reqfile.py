@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from packaging.utils import canonicalize_name
 
 from pipfresh.bump.model import BumpInputError, DepFile, FileKind, LeaveAlone, Pin, Span
 
-__all__ = ["Include", "ParsedFile", "parse_requirements"]
+__all__ = ["Include", "ParsedFile", "parse_requirements", "pep508_pin", "specifier_bounds"]
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 # The options pip accepts on a line of their own, with whether they take a value.
@@ -187,7 +188,7 @@ def _leave_alone(requirement: str) -> LeaveAlone | None:
     return None
 
 
-def _spec_bounds(text: str, req: Requirement) -> tuple[int, int] | None:
+def specifier_bounds(text: str, req: Requirement) -> tuple[int, int] | None:
     """Where the specifier sits in ``text`` (a requirement string), or None when it
     has none. Located by scanning past the name and extras, then up to the marker."""
     match = _NAME.match(text)
@@ -255,6 +256,27 @@ def _requirement_pin(
         egg = _EGG.search(req_text)
         name = egg.group(1) if egg else req_text
         return Pin(path, line, name, _canonical(name), "", None, (), None, hashes, section, alone)
+    return pep508_pin(
+        path,
+        line,
+        section,
+        req_text,
+        lambda i, j: logical.span(start + i, start + j),
+        hashes=hashes,
+    )
+
+
+def pep508_pin(
+    path: Path,
+    line: int,
+    section: str,
+    req_text: str,
+    span_of: Callable[[int, int], Span | None],
+    *,
+    hashes: tuple[Span, ...] = (),
+) -> Pin:
+    """The pin of one PEP 508 requirement string; ``span_of(i, j)`` is the file span of
+    ``req_text[i:j]`` (None when it is not one stretch of the file)."""
     try:
         req = Requirement(req_text)
     except InvalidRequirement as exc:
@@ -272,18 +294,18 @@ def _requirement_pin(
     name = _NAME.match(req_text)
     written = name.group(0) if name else req.name
     if req.url is not None:
-        alone = "vcs" if req.url.startswith(_VCS) else "url"
+        direct: LeaveAlone = "vcs" if req.url.startswith(_VCS) else "url"
         return Pin(
             path, line, written, canonicalize_name(req.name), "", None, extras, marker,
-            hashes, section, alone,
+            hashes, section, direct,
         )  # fmt: skip
-    bounds = _spec_bounds(req_text, req)
+    bounds = specifier_bounds(req_text, req)
     if bounds is None:
         return Pin(
             path, line, written, canonicalize_name(req.name), "", None, extras, marker,
             hashes, section, "unversioned",
         )  # fmt: skip
-    span = logical.span(start + bounds[0], start + bounds[1])
+    span = span_of(bounds[0], bounds[1])
     specifier = req_text[bounds[0] : bounds[1]]
     return Pin(
         path, line, written, canonicalize_name(req.name), specifier, span, extras, marker,
