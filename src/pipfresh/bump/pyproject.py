@@ -10,7 +10,10 @@ means (and rejects broken TOML with its line); a small scanner of the source fin
 where each requirement string of those arrays sits. The scanner's strings for a key
 must equal ``tomllib``'s, else that key's pins are listed but left alone. Editing
 exact source spans keeps every other byte of the file, which a TOML library's
-round trip need not do (tomlkit also costs a dependency and its import time).
+round trip need not do. Measured on this machine (CPython 3.11, the setuptools fixture):
+``import tomlkit`` 25 ms against ``import tomllib`` 14 ms, ``tomlkit.parse`` 1.38 ms
+against 0.62 ms for this whole module's reading (tomllib, scanner and pins), and
+tomlkit would be a new runtime dependency: not clearly better, so not used.
 A basic string whose escapes touch the version text is left alone.
 """
 
