@@ -36,6 +36,16 @@ def bumped(dep: DepFile, versions: dict[str, str]) -> str:
     return apply_edits(dep.text, edits)
 
 
+def without_spans(dep: DepFile) -> str:
+    """The file's text with every pin's specifier span cut out."""
+    spans = sorted((p.span.start, p.span.end) for p in dep.pins if p.span is not None)
+    pieces, pos = [], 0
+    for start, end in spans:
+        pieces.append(dep.text[pos:start])
+        pos = end
+    return "".join(pieces) + dep.text[pos:]
+
+
 def changed_lines(old: str, new: str) -> list[tuple[str, str]]:
     """(before, after) of every line that differs; a version edit never adds a line."""
     before, after = old.splitlines(keepends=True), new.splitlines(keepends=True)
@@ -463,4 +473,31 @@ def test_strings_the_scanner_cannot_place_are_listed_but_left_alone(tmp_path: Pa
         ("a", ">=1", True, "unparsable-version"),
         ("b", ">=2", True, "unparsable-version"),
         ("c", ">=3", False, None),
+    ]
+
+
+# --------------------------------------------------------------- real projects' files
+
+REAL = sorted(p for p in (FIXTURES / "real").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("path", REAL, ids=lambda p: p.relative_to(FIXTURES).as_posix())
+def test_real_files_change_only_inside_each_specifier(path: Path) -> None:
+    dep = read_one(path)
+    editable = [p for p in dep.pins if p.span is not None]
+    assert editable
+    versions = {p.canonical: "99.1.0" for p in editable}
+    new = bumped(dep, versions)
+    moved = {p.line for p in editable if new_specifier(p.specifier, Version("99.1.0"))}
+    assert len(changed_lines(dep.text, new)) == len(moved)
+    again = (
+        read_files_text(path, new)
+        if dep.kind == "pyproject"
+        else parse_requirements(path, new, dep.kind).file
+    )
+    # outside the specifiers' spans, every character is as it was
+    assert without_spans(dep) == without_spans(again)
+    assert bumped(again, versions) == new  # a second bump is a no-op
+    assert [(p.name, p.section, p.extras, p.marker) for p in again.pins] == [
+        (p.name, p.section, p.extras, p.marker) for p in dep.pins
     ]
