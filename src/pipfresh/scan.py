@@ -351,9 +351,29 @@ def answer_from_cache(
     Offline, the cache's answer is final: stale entries count, and a project the
     cache cannot answer is reported as such.
     """
+    offline = scan.settings.offline
+    sources = scan.sources or UsableSources((), (), ())
+    pages = cached_pages(scan, dist.canonical_name, now)
+    if pages is None:
+        return ProjectError(dist.name, OFFLINE_MISS) if offline else None
+    if not pages:
+        # No source found it, by the network path's own definition (sources.found):
+        # a remembered index page counts, as its answer did when it was fetched.
+        return ProjectError(dist.name, not_found_reason(sources.index_urls, sources.find_links))
+    name = dist.canonical_name
+    try:
+        return status_for(dist, merge_pages(name, pages), policy, scan.requirements.on(name))
+    except IncompletePage:
+        return ProjectError(dist.name, OFFLINE_PARTIAL) if offline else None
+
+
+def cached_pages(scan: ScanInput, name: str, now: float) -> list[ProjectPage] | None:
+    """The pages the cache and local sources hold of ``name`` (empty: no source has
+    it), or None when they cannot answer: an index without a usable entry (stale
+    counts only offline), or a remote find-links location (not cached; skipped
+    offline)."""
     settings = scan.settings
     sources = scan.sources or UsableSources((), (), ())
-    name = dist.canonical_name
     pages: list[ProjectPage] = []
     for url in sources.index_urls:
         if is_local(url):
@@ -365,12 +385,12 @@ def answer_from_cache(
         if entry is None or not (settings.offline or (entry.fresh and not settings.refresh)):
             if entry is not None:
                 entry.close()
-            return ProjectError(dist.name, OFFLINE_MISS) if settings.offline else None
+            return None
         with entry:
             try:
                 pages.append(entry.page())
             except CacheCorrupt:
-                return ProjectError(dist.name, OFFLINE_MISS) if settings.offline else None
+                return None
     for location in sources.find_links:
         if not is_local(location):
             if settings.offline:
@@ -379,42 +399,13 @@ def answer_from_cache(
         local = read_local(location, name, index=False)
         if found(local):
             pages.append(local)
-    if not pages:
-        # No source found it, by the network path's own definition (sources.found):
-        # a remembered index page counts, as its answer did when it was fetched.
-        return ProjectError(dist.name, not_found_reason(sources.index_urls, sources.find_links))
-    try:
-        return status_for(dist, merge_pages(name, pages), policy, scan.requirements.on(name))
-    except IncompletePage:
-        return ProjectError(dist.name, OFFLINE_PARTIAL) if settings.offline else None
+    return pages
 
 
 def offline_page(scan: ScanInput, name: str) -> ProjectPage | None:
-    """What the cache (stale entries included) and local sources hold of ``name``, for
-    ``--offline`` planning; None when they hold nothing."""
-    sources = scan.sources or UsableSources((), (), ())
-    pages: list[ProjectPage] = []
-    for url in sources.index_urls:
-        if is_local(url):
-            local = read_local(url, name, index=True)
-        elif scan.cache is None:
-            continue
-        else:
-            entry = scan.cache.lookup(url, name, now=time.time())
-            if entry is None:
-                continue
-            with entry:
-                try:
-                    local = entry.page()
-                except CacheCorrupt:
-                    continue
-        if local is not None and found(local):
-            pages.append(local)
-    for location in sources.find_links:
-        if is_local(location):
-            local = read_local(location, name, index=False)
-            if local is not None and found(local):
-                pages.append(local)
+    """``name``'s page as the cache and local sources hold it, for ``--offline``
+    planning; None when an offline scan could not answer it either."""
+    pages = cached_pages(scan, name, time.time())
     return merge_pages(name, pages) if pages else None
 
 
