@@ -46,6 +46,8 @@ GROUPS: tuple[tuple[Level, str], ...] = (
 )
 
 HELP = "up/down or j/k move, space toggles, a all, n none, enter confirms, q or Esc cancels"
+#: The plan holds one version per package: say so rather than offer others.
+TARGETS = "Each moves to the version shown (wanted; pipfresh update --latest plans the latest)."
 
 #: Escape sequences of the keys used (xterm's normal and application cursor modes).
 _SEQUENCES: Mapping[bytes, Key | None] = {
@@ -235,7 +237,7 @@ def render(state: State, held: Sequence[str], *, width: int = 80, height: int = 
             if i == state.cursor:
                 cursor_line = len(body)
             body.append(line)
-    head = [f"Upgrades to make ({len(state.chosen)} of {len(state.rows)} chosen): {HELP}"]
+    head = [f"Upgrades to make ({len(state.chosen)} of {len(state.rows)} chosen): {HELP}", TARGETS]
     tail: list[str] = []
     if held:
         shown = list(held[:5])
