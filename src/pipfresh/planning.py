@@ -33,6 +33,7 @@ from pipfresh.errors import (
 from pipfresh.index.metadata import wheel_metadata
 from pipfresh.installed import read_installed
 from pipfresh.models import IndexFile, InstalledDist, PackageStatus, ProjectPage, Report
+from pipfresh.names import renamed, shown_name
 from pipfresh.plan import (
     NO_RESOLVER,
     Addition,
@@ -534,7 +535,8 @@ def _moves(  # noqa: PLR0917 - private, one call site
                 reason = old_added.reason
             else:
                 reason = f"new dependency of {_wanted_by(name, None, mapping, provider) or cause}"
-            additions[name] = Addition(name, name, chosen.raw, chosen.wheel, requires, reason)
+            shown = shown_name(name, installed)
+            additions[name] = Addition(shown, name, chosen.raw, chosen.wheel, requires, reason)
             continue
         old = previous.get(name)
         target = targets.get(name)
@@ -577,8 +579,7 @@ def _requirements_on(
             continue
         for req in provider.get_dependencies(chosen):
             if req.name == name:
-                dist = provider.installed.get(other)
-                yield (dist.name if dist is not None else other), chosen, req
+                yield shown_name(other, provider.installed), chosen, req
 
 
 def _wanted_by(name: str, installed: str | None, mapping: Mapping[str, Any], provider: Any) -> str:
@@ -597,7 +598,8 @@ def _capped_by(name: str, version: Version, mapping: Mapping[str, Any], provider
     """Who, in a resolution, rules ``version`` of ``name`` out: "fff 1.0 requires eee<2"."""
     for shown, chosen, req in _requirements_on(name, mapping, provider):
         if not req.specifier.contains(version, prereleases=True):
-            return f"{shown} {chosen.raw} requires {req.text}"
+            named = renamed(req.text, shown_name(name, provider.installed))
+            return f"{shown} {chosen.raw} requires {named}"
     return ""
 
 

@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pipfresh.models import InstalledDist, Problem
+from pipfresh.names import shown_name
 from pipfresh.select import parse_version
 
 
@@ -37,7 +38,7 @@ class Constraint:
     holder: str  # the requiring distribution, as named in its metadata
     holder_version: str
     requirement: str  # without its marker, e.g. "mpmath<1.4,>=1.1.0"
-    project: str  # the required project as written in the requirement
+    project: str  # the required project, named as installed (pipfresh.names)
     specifier: SpecifierSet
 
     def allows(self, version: Version) -> bool:
@@ -180,7 +181,10 @@ def analyse(dists: Iterable[InstalledDist], markers: Mapping[str, str]) -> Analy
             continue
         if req.url or not req.specifier:
             continue
-        constraint = Constraint(holder.name, holder.version, text, req.name, req.specifier)
+        # The range is named as the project is installed (pipfresh.names), not as
+        # this holder happens to spell it: "held back by" reads like the row it is on.
+        project = shown_name(req.name, installed)
+        constraint = Constraint(holder.name, holder.version, text, project, req.specifier)
         constraints.setdefault(target, []).append(constraint)
         version = parse_version(required.version)
         # A version that is not PEP 440 cannot be judged against a range; pip cannot

@@ -251,7 +251,12 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
 
     def choose(plan: Plan) -> list[str]:
         from pipfresh.ui.pick import pick
+        from pipfresh.ui.picker import pick_on_terminal, terminal_ready
 
+        if terminal_ready(sys.stdin, err):
+            chosen = pick_on_terminal(plan, sys.stdin, err)
+            if chosen is not None:
+                return chosen
         err.write("Upgrades that can be made:\n")
         rows = [
             printable(f"{c.name} {c.before} -> {c.after}" + (f" ({c.reason})" if c.reason else ""))
