@@ -85,7 +85,8 @@ def test_skipped_releases_say_which_python_they_need() -> None:
         wheel("2.1", requires_python=">=3.11"),
     )
     choice = newest_eligible(p, Rules(), Version("1.0"), Version("3.9"))
-    assert choice.release is not None and choice.release.version == Version("1.0")
+    assert choice.release is not None
+    assert choice.release.version == Version("1.0")
     assert choice.latest == Version("2.1")
     assert [s.reason for s in choice.skipped] == [
         "skipped 2.1: requires Python >=3.11, the project supports 3.9",
@@ -101,7 +102,8 @@ def test_one_file_supporting_the_python_is_enough() -> None:
 def test_every_file_yanked_means_the_release_does_not_count() -> None:
     p = page(wheel("1.0"), wheel("2.0", yanked=True), sdist("2.0", yanked=""))
     choice = newest_eligible(p, Rules(), Version("1.0"), None)
-    assert choice.release is not None and str(choice.release.version) == "1.0"
+    assert choice.release is not None
+    assert str(choice.release.version) == "1.0"
     assert choice.latest == Version("1.0")
 
 
