@@ -149,8 +149,14 @@ def plan_project(
         note = None
         if choice.release is not None and choice.release.version > target.version:
             note = f"held at {target.version} to match the other pins of {pin.name}"
-        proposed = propose(pin.specifier, target.version)
+        try:
+            proposed = propose(pin.specifier, target.version)
+        except ValueError:
+            proposed = None
         if proposed is None or proposed == pin.specifier or pin.span is None:
+            blocking = _blocking(pin.specifier, target.version)
+            if blocking is not None:
+                note = f"{blocking} excludes {target.version}: kept as written"
             results.append(_with(result, note=note))
             continue
         edits = [Edit(pin.path, pin.span, proposed)]
@@ -172,6 +178,15 @@ def plan_project(
             )
         )
     return ProjectPlan(tuple(results), keep)
+
+
+def _blocking(specifier: str, version: Version) -> str | None:
+    from pipfresh.bump.specifiers import blocking_clause
+
+    try:
+        return blocking_clause(specifier, version)
+    except ValueError:
+        return None
 
 
 def _with(result: PinResult, **changes: object) -> PinResult:
