@@ -110,7 +110,8 @@ def test_up_to_date_pin_has_no_edit() -> None:
 
 
 def test_hashes_are_replaced_by_every_file_of_the_new_release() -> None:
-    text = f"demo==1.0 \\\r\n    --hash=sha256:{SHA['1.0']} \\\r\n    --hash=sha256:{'e' * 64}\r\nx\r\n"
+    cont = " \\\r\n    "
+    text = f"demo==1.0{cont}--hash=sha256:{SHA['1.0']}{cont}--hash=sha256:{'e' * 64}\r\nx\r\n"
     pin, file = one_pin(text)
     plan = plan_project([(pin, file)], demo_page(), Rules(), Version("3.11"), new_specifier)
     assert edited(file, plan.results) == (
