@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from pipfresh import __version__
 from pipfresh.cache import Cache, CacheCorrupt, CacheEntry, default_cache_dir
@@ -120,6 +121,51 @@ def preload_client(config: IndexConfig) -> threading.Thread:
     return thread
 
 
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What every command that asks the indexes reads first: pipfresh's settings,
+    pip's index configuration, the sources to ask and the cache (None: --no-cache)."""
+
+    settings: UpgradeConfig
+    index_config: IndexConfig
+    sources: UsableSources
+    cache: Cache | None
+
+    @property
+    def concurrency(self) -> int:
+        return self.settings.concurrency or 1  # resolve() always sets it
+
+
+def load_setup(config: UpgradeConfig | None, environ: Mapping[str, str], cwd: Path) -> Setup:
+    """Settings (CLI > ``PIPFRESH_*`` > ``[tool.pipfresh]`` > user config), pip's index
+    configuration and the cache, for :func:`prepare` and ``pipfresh bump``."""
+    config = resolve(config or UpgradeConfig(), environ, cwd)
+    index_config = load_index_config(
+        CliIndexOptions(
+            index_url=config.index_url,
+            extra_index_urls=tuple(config.extra_index_urls),
+            no_index=config.no_index or None,
+            find_links=tuple(config.find_links),
+            trusted_hosts=tuple(config.trusted_hosts),
+            cert=config.cert,
+            client_cert=config.client_cert,
+            timeout=config.timeout,
+            isolated=config.isolated,
+            constraints=tuple(config.constraints),
+        ),
+        environ,
+        cwd=cwd,
+    )
+    sources = usable_sources(index_config)
+    if config.offline and config.no_cache:
+        raise UsageError("--offline answers from the cache, so it cannot go with --no-cache")
+    cache = None
+    if not config.no_cache:
+        root = Path(config.cache_dir) if config.cache_dir else default_cache_dir(environ)
+        cache = Cache(root.expanduser(), max_age=resolve_max_age(config.max_age, environ))
+    return Setup(config, index_config, sources, cache)
+
+
 def prepare(
     python: str | None = None,
     config: UpgradeConfig | None = None,
@@ -148,31 +194,14 @@ def prepare(
     cwd = cwd or Path.cwd()
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    config = resolve(config or UpgradeConfig(), environ, cwd)
-    concurrency = config.concurrency or 1  # resolve() always sets it
-    index_config = load_index_config(
-        CliIndexOptions(
-            index_url=config.index_url,
-            extra_index_urls=tuple(config.extra_index_urls),
-            no_index=config.no_index or None,
-            find_links=tuple(config.find_links),
-            trusted_hosts=tuple(config.trusted_hosts),
-            cert=config.cert,
-            client_cert=config.client_cert,
-            timeout=config.timeout,
-            isolated=config.isolated,
-            constraints=tuple(config.constraints),
-        ),
-        environ,
-        cwd=cwd,
+    setup = load_setup(config, environ, cwd)
+    config, index_config, sources, cache = (
+        setup.settings,
+        setup.index_config,
+        setup.sources,
+        setup.cache,
     )
-    sources = usable_sources(index_config)
-    if config.offline and config.no_cache:
-        raise UsageError("--offline answers from the cache, so it cannot go with --no-cache")
-    cache = None
-    if not config.no_cache:
-        root = Path(config.cache_dir) if config.cache_dir else default_cache_dir(environ)
-        cache = Cache(root.expanduser(), max_age=resolve_max_age(config.max_age, environ))
+    concurrency = setup.concurrency
     # A run that will likely be answered from the cache must not pay for aiohttp;
     # if the hint is wrong, the client is imported when it is needed.
     likely_warm = cache is not None and cache.written_within(cache.max_age, now=time.time())
@@ -372,8 +401,35 @@ def cached_pages(scan: ScanInput, name: str, now: float) -> list[ProjectPage] | 
     it), or None when they cannot answer: an index without a usable entry (stale
     counts only offline), or a remote find-links location (not cached; skipped
     offline)."""
-    settings = scan.settings
     sources = scan.sources or UsableSources((), (), ())
+    return _cached_pages(scan.settings, sources, scan.cache, name, now)
+
+
+def page_from_cache(
+    settings: UpgradeConfig,
+    sources: UsableSources,
+    cache: Cache | None,
+    name: str,
+    now: float,
+) -> ProjectPage | str | None:
+    """The merged page of canonical ``name`` from the cache and local sources alone
+    (for names that are not installed dists, as ``bump`` has them); a string: why it
+    cannot be answered (offline, or no source has it); None: ask the network."""
+    pages = _cached_pages(settings, sources, cache, name, now)
+    if pages is None:
+        return OFFLINE_MISS if settings.offline else None
+    if not pages:
+        return not_found_reason(sources.index_urls, sources.find_links)
+    return merge_pages(name, pages)
+
+
+def _cached_pages(
+    settings: UpgradeConfig,
+    sources: UsableSources,
+    cache: Cache | None,
+    name: str,
+    now: float,
+) -> list[ProjectPage] | None:
     pages: list[ProjectPage] = []
     for url in sources.index_urls:
         if is_local(url):
@@ -381,7 +437,7 @@ def cached_pages(scan: ScanInput, name: str, now: float) -> list[ProjectPage] | 
             if found(local):
                 pages.append(local)
             continue
-        entry = None if scan.cache is None else scan.cache.lookup(url, name, now=now)
+        entry = None if cache is None else cache.lookup(url, name, now=now)
         if entry is None or not (settings.offline or (entry.fresh and not settings.refresh)):
             if entry is not None:
                 entry.close()
@@ -413,14 +469,16 @@ OFFLINE_MISS = "not in the cache (--offline)"
 OFFLINE_PARTIAL = "the cache holds too little of this project to answer offline"
 
 
-def _stale_entries(scan: ScanInput, name: str, now: float) -> dict[str, CacheEntry]:
+def stale_entries(
+    cache: Cache | None, sources: UsableSources | None, name: str, now: float
+) -> dict[str, CacheEntry]:
     """Cached entries whose validators can make the requests for ``name`` conditional."""
     found: dict[str, CacheEntry] = {}
-    if scan.cache is None or scan.sources is None:
+    if cache is None or sources is None:
         return found
-    for url in scan.sources.index_urls:
+    for url in sources.index_urls:
         if not is_local(url):
-            entry = scan.cache.lookup(url, name, now=now)
+            entry = cache.lookup(url, name, now=now)
             if entry is not None and (entry.etag or entry.last_modified):
                 found[url] = entry
     return found
@@ -432,6 +490,20 @@ def _remember(
     """Store what the next scan needs of each index's answer (a digest of its page)."""
     latest = parse_version(status.latest) if status.latest else None
     wanted = parse_version(status.wanted) if status.wanted else None
+    remember(cache, name, answers, latest=latest, wanted=wanted, now=now)
+
+
+def remember(
+    cache: Cache,
+    name: str,
+    answers: Sequence[SourceAnswer],
+    *,
+    latest: Version | None,
+    wanted: Version | None,
+    now: float,
+) -> None:
+    """Store each index's answer as a digest keeping ``latest``, every listed release
+    above it and ``wanted`` (the whole page when ``latest`` is None)."""
     for answer in answers:
         response = answer.response
         if response is None:
@@ -535,7 +607,7 @@ async def _network_results(
         async def one(dist: InstalledDist) -> Result:
             name = dist.canonical_name
             constraints = scan.requirements.on(name)
-            stale = _stale_entries(scan, name, now)
+            stale = stale_entries(scan.cache, scan.sources, name, now)
             try:
                 page, answers = await client.fetch(name, stale)
                 try:

@@ -42,6 +42,7 @@ COMMANDS: dict[str, Command] = {
     for c in (
         Command("outdated", "pipfresh.cli.outdated", "list outdated packages (the default)"),
         Command("update", "pipfresh.cli.update", "upgrade the environment, safely"),
+        Command("bump", "pipfresh.cli.bump", "raise outdated version pins in dependency files"),
         Command("cache", "pipfresh.cli.cache", "show or clear the index cache"),
         Command("completion", "pipfresh.cli.completion", "print a shell completion script"),
     )

@@ -1,0 +1,95 @@
+"""``pipfresh bump [FILE ...]``: raise outdated version pins in dependency files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipfresh.cli.exitcodes import ExitCode
+from pipfresh.cli.options import add_scan_options, add_verbose, color_wanted, config_from
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="dependency files (default: pyproject.toml, requirements*.txt and "
+        "constraints*.txt here; -r/-c includes are followed)",
+    )
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
+        "-w", "--write", action="store_true", help="rewrite the files (only the version text)"
+    )
+    action.add_argument(
+        "--dry-run", action="store_true", help="print what --write would change, as a diff"
+    )
+    add_scan_options(parser)
+    python = parser.add_argument_group("python to support")
+    python.add_argument(
+        "--python-version",
+        metavar="X.Y",
+        help="judge requirements files for this Python instead of the target interpreter's",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    out.add_argument(
+        "--exit-code", action="store_true", help="exit with 1 when a pin would be raised"
+    )
+    add_verbose(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipfresh.bump.engine import apply, bump, diff
+    from pipfresh.bump.model import BumpInputError
+    from pipfresh.bump.report import render_table, report_json
+    from pipfresh.ui.safe import printable
+
+    out, err = sys.stdout, sys.stderr
+    on_request = None
+    if args.verbose:
+
+        def on_request(url: str) -> None:
+            from pipfresh.auth import redact_url
+
+            err.write(f"pipfresh: GET {printable(redact_url(url))}\n")
+
+    try:
+        report = bump(
+            args.files,
+            config_from(args),
+            python=args.python,
+            python_version=args.python_version,
+            on_request=on_request,
+        )
+        written: tuple[object, ...] = ()
+        if args.dry_run:
+            patch = diff(report)
+        elif args.write:
+            written = apply(report)
+    except BumpInputError as exc:
+        err.write(f"pipfresh: error: {printable(str(exc))}\n")
+        return ExitCode.USAGE
+    for warning in report.warnings:
+        err.write(f"pipfresh: warning: {printable(warning)}\n")
+    if args.dry_run:
+        out.write(patch)
+        for error in report.errors:
+            err.write(
+                f"pipfresh: could not check {printable(error.name)}: {printable(error.reason)}\n"
+            )
+    elif args.format == "json":
+        out.write(report_json(report))
+    else:
+        from pipfresh.ui.table import terminal_width
+
+        render_table(report, out, color=color_wanted(out), width=terminal_width(out))
+        if written:
+            count = len(written)
+            out.write(f"wrote {count} file{'s' * (count != 1)}\n")
+    out.flush()
+    if report.errors:
+        return ExitCode.UNCHECKED
+    if args.exit_code and report.changes:
+        return ExitCode.OUTDATED
+    return ExitCode.OK
