@@ -492,26 +492,67 @@ async def _network_results(
     now: float,
     on_request: Callable[[str], None] | None,
 ) -> AsyncIterator[Result]:
-    import asyncio
-
     if scan.preload is not None:
         scan.preload.join()
+    cache = scan.cache
+    costs: dict[str, float] = {}
+    if cache is not None:
+        # The slowest pages last time go first, so the longest request starts earliest.
+        costs = cache.priorities(d.canonical_name for d in todo)
+        todo = sorted(todo, key=lambda d: costs.get(d.canonical_name, 0.0), reverse=True)
+    if on_request is None:
+        from pipfresh import scan_workers  # a cold scan on every core (Linux)
+
+        shares = scan_workers.plan(todo, costs, scan.concurrency)
+        if shares is not None:
+            async for result in scan_workers.results(scan, shares, policy, now):
+                yield result
+            return
+    stats: dict[str, tuple[int, float]] = {}
+    try:
+        async for _, result in fetch_results(
+            scan,
+            todo,
+            policy,
+            now,
+            concurrency=scan.concurrency,
+            stats=stats,
+            on_request=on_request,
+        ):
+            yield result
+    finally:
+        if cache is not None:
+            cache.record_stats(stats)
+
+
+async def fetch_results(
+    scan: ScanInput,
+    todo: Sequence[InstalledDist],
+    policy: Policy,
+    now: float,
+    *,
+    concurrency: int,
+    stats: dict[str, tuple[int, float]],
+    on_request: Callable[[str], None] | None = None,
+) -> AsyncIterator[tuple[int, Result]]:
+    """(position in ``todo``, result) for each project, as the indexes answer, with
+    one client of ``concurrency`` requests in flight; answers are cached as they
+    come, and each page's (bytes, seconds) is put in ``stats`` when it ends (the
+    caller records them: one process writes the statistics file)."""
+    import asyncio
+
     from pipfresh.index.client import IndexClient  # keeps aiohttp off the import path of --help
 
     cache = scan.cache
-    if cache is not None:
-        # The slowest pages last time go first, so the longest request starts earliest.
-        priority = cache.priorities(d.canonical_name for d in todo)
-        todo = sorted(todo, key=lambda d: priority.get(d.canonical_name, 0.0), reverse=True)
     async with IndexClient(
         scan.index_config,
-        concurrency=scan.concurrency,
+        concurrency=concurrency,
         user_agent=f"pipfresh/{__version__}",
         on_request=on_request,
     ) as client:
         scan.warnings.extend(client.warnings)
 
-        async def one(dist: InstalledDist) -> Result:
+        async def one(position: int, dist: InstalledDist) -> tuple[int, Result]:
             name = dist.canonical_name
             constraints = scan.requirements.on(name)
             stale = _stale_entries(scan, name, now)
@@ -524,7 +565,7 @@ async def _network_results(
                     page, answers = await client.fetch(name, conditional=False)
                     status = status_for(dist, page, policy, constraints)
             except IndexError_ as exc:
-                return ProjectError(dist.name, exc.message)
+                return position, ProjectError(dist.name, exc.message)
             finally:
                 for entry in stale.values():
                     entry.close()
@@ -532,11 +573,11 @@ async def _network_results(
                 _remember(cache, name, answers, status, now)
             if scan.kept_files is not None and status.outdated and page.complete:
                 scan.kept_files[name] = keep_files(page, status)
-            return status
+            return position, status
 
         if cache is not None:
             cache.write_in_background()  # flushed in the finally below
-        tasks = [asyncio.ensure_future(one(d)) for d in todo]
+        tasks = [asyncio.ensure_future(one(i, d)) for i, d in enumerate(todo)]
         try:
             for next_done in asyncio.as_completed(tasks):
                 yield await next_done
@@ -546,7 +587,7 @@ async def _network_results(
             await asyncio.gather(*tasks, return_exceptions=True)
             if cache is not None:
                 cache.flush()
-                cache.record_stats({n: (st.bytes, st.seconds) for n, st in client.stats.items()})
+            stats.update({n: (st.bytes, st.seconds) for n, st in client.stats.items()})
 
 
 def build_report(scan: ScanInput, results: Iterable[Result], seconds: float) -> Report:
