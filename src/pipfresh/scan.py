@@ -12,7 +12,7 @@ import importlib
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -495,17 +495,16 @@ async def _network_results(
     if scan.preload is not None:
         scan.preload.join()
     cache = scan.cache
-    costs: dict[str, float] = {}
     if cache is not None:
         # The slowest pages last time go first, so the longest request starts earliest.
-        costs = cache.priorities(d.canonical_name for d in todo)
-        todo = sorted(todo, key=lambda d: costs.get(d.canonical_name, 0.0), reverse=True)
+        priority = cache.priorities(d.canonical_name for d in todo)
+        todo = sorted(todo, key=lambda d: priority.get(d.canonical_name, 0.0), reverse=True)
     if on_request is None:
         from pipfresh import scan_workers  # a cold scan on every core (Linux)
 
-        shares = scan_workers.plan(todo, costs, scan.concurrency)
-        if shares is not None:
-            async for result in scan_workers.results(scan, shares, policy, now):
+        split = scan_workers.plan(len(todo), scan.concurrency)
+        if split is not None:
+            async for result in scan_workers.results(scan, todo, split, policy, now):
                 yield result
             return
     stats: dict[str, tuple[int, float]] = {}
@@ -534,11 +533,15 @@ async def fetch_results(
     concurrency: int,
     stats: dict[str, tuple[int, float]],
     on_request: Callable[[str], None] | None = None,
+    positions: Iterator[int] | None = None,
 ) -> AsyncIterator[tuple[int, Result]]:
     """(position in ``todo``, result) for each project, as the indexes answer, with
     one client of ``concurrency`` requests in flight; answers are cached as they
     come, and each page's (bytes, seconds) is put in ``stats`` when it ends (the
-    caller records them: one process writes the statistics file)."""
+    caller records them: one process writes the statistics file).
+
+    ``positions``: which projects of ``todo`` to fetch, taken one at a time as a
+    request can start (default: all, in order)."""
     import asyncio
 
     from pipfresh.index.client import IndexClient  # keeps aiohttp off the import path of --help
@@ -575,12 +578,35 @@ async def fetch_results(
                 scan.kept_files[name] = keep_files(page, status)
             return position, status
 
+        # As many pullers as requests may be in flight, each taking the next project
+        # when it is free: with ``positions`` shared between processes, a process
+        # busy elsewhere takes fewer, so the shares balance themselves.
+        order = iter(range(len(todo))) if positions is None else positions
+        done: asyncio.Queue[tuple[int, Result] | Exception | None] = asyncio.Queue()
+
+        async def pull() -> None:
+            try:
+                for position in order:
+                    done.put_nowait(await one(position, todo[position]))
+            except Exception as exc:
+                done.put_nowait(exc)  # a bug: raised at once, not after the others
+                raise
+            finally:
+                done.put_nowait(None)
+
         if cache is not None:
             cache.write_in_background()  # flushed in the finally below
-        tasks = [asyncio.ensure_future(one(i, d)) for i, d in enumerate(todo)]
+        tasks = [asyncio.ensure_future(pull()) for _ in range(min(concurrency, len(todo)))]
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            running = len(tasks)
+            while running:
+                item = await done.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, Exception):
+                    raise item
+                else:
+                    yield item
         finally:
             for task in tasks:
                 task.cancel()

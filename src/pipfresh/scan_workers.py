@@ -2,31 +2,38 @@
 
 A cold scan is CPU-bound on one core (decoding pages, selecting releases), not
 network-bound (issue 17: the fetch alone takes half the time), so on a machine with
-spare cores the projects are split between this process and ``os.fork()``-ed
-workers, after imports and the target's inspection, so nothing of that is paid
-twice. Each process runs its own client on its share, with its share of the
-concurrency (the budget is split, not multiplied), writes the cache entries of its
-share itself (entry writes are atomic renames, safe across processes, and the pages
-never cross a pipe), and a worker sends back only the small results, pickled, over
-a socket pair as they complete; the parent yields everything in completion order.
+spare cores this process ``os.fork()``-s workers after imports and the target's
+inspection, so nothing of that is paid twice. Every process runs its own client
+with its share of the concurrency (the budget is split, not multiplied) and takes
+the next project from one shared pipe of positions (the most expensive first, as
+the cache's statistics order them) whenever one of its requests can start: a
+process slowed by other work takes fewer, so the shares balance themselves even on
+a first run, when no page size is known. (A fixed split dealt in turn left one
+process finishing a quarter second after the other: the large pages fall where they
+fall.) Each process writes the cache entries of its projects itself (entry writes
+are atomic renames, safe across processes), so pages never cross a pipe; a worker
+sends back only the small results, pickled, over a socket pair as they complete,
+and the parent yields everything in completion order.
 
 One process is used: off Linux (macOS's system frameworks are not fork-safe, and a
 proxy lookup goes through them), on a one-core machine, when few projects need the
-network (MIN_PROJECTS), when another thread runs (fork would copy its locks held),
-and always on a warm run (nothing needs the network, nothing forks).
+network (MIN_PROJECTS), when another thread runs (fork would copy the locks it
+holds), and always on a warm run (nothing needs the network, nothing forks).
 ``PIPFRESH_WORKERS=N`` forces N processes in all (1: never fork), for tests and
 debugging.
 
-A worker that dies costs each project of its share not yet answered an error line,
-never the run. A worker never outlives the scan: the parent kills and reaps it when
-the scan ends early (an error, Ctrl-C, the consumer stopping), and a worker whose
-parent is gone sees its socket close and exits at once.
+A worker that dies costs each project it had taken and not answered an error line,
+never the run: the projects it had not taken yet are fetched by the others. A
+worker never outlives the scan: the parent kills and reaps it when the scan ends
+early (an error, Ctrl-C, the consumer stopping), and a worker whose parent is gone
+sees its socket close and exits at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import gc
 import os
 import pickle
@@ -35,7 +42,7 @@ import socket
 import struct
 import sys
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,19 +61,17 @@ WORKERS_ENV = "PIPFRESH_WORKERS"
 # own connections and TLS handshakes) is not repaid. See benchmarks/scan_cores.py.
 MIN_PROJECTS = 24
 MAX_PROCESSES = 8
-# Added to every project's expected cost (seconds) when the shares are dealt: a
-# project never fetched before costs a request all the same.
-BASE_COST = 0.05
 _FRAME = struct.Struct("!I")
+_TOKEN = struct.Struct("!I")  # a position in the pipe of projects to take
 
 
 @dataclass(frozen=True, slots=True)
-class Share:
-    """The projects one process fetches (in the order it starts them) and the
-    requests it may have in flight."""
+class Split:
+    """A multi-process scan about to start: the requests each process may have in
+    flight (the parent's first), and the pipe holding every project's position."""
 
-    dists: tuple[InstalledDist, ...]
-    concurrency: int
+    concurrency: tuple[int, ...]
+    positions_fd: int
 
 
 # ----------------------------------------------------------------------- the plan
@@ -111,24 +116,6 @@ def process_count(
     return max(1, min(wanted, projects, concurrency))
 
 
-def deal(costs: Sequence[float], parts: int) -> list[list[int]]:
-    """Pure: positions of ``costs`` (expected seconds, highest first) dealt to
-    ``parts`` shares of about equal total, each keeping the given order.
-
-    Greedy, the costliest first to the least loaded share (the classic longest-first
-    rule): within 4/3 of the best split, and exact enough when, as here, many small
-    projects follow a few large ones.
-    """
-    shares: list[list[int]] = [[] for _ in range(parts)]
-    loads = [0.0] * parts
-    for position, cost in enumerate(costs):
-        # Ties go to the lowest share, the parent's: it yields from the first moment.
-        part = min(range(parts), key=lambda p: (loads[p], p))
-        shares[part].append(position)
-        loads[part] += max(cost, 0.0) + BASE_COST
-    return shares
-
-
 def split_concurrency(concurrency: int, parts: int) -> list[int]:
     """Pure: ``concurrency`` requests in flight divided between ``parts`` processes
     (the first ones get the remainder), each at least 1."""
@@ -136,24 +123,61 @@ def split_concurrency(concurrency: int, parts: int) -> list[int]:
     return [max(1, base + (1 if i < extra else 0)) for i in range(parts)]
 
 
-def plan(
-    todo: Sequence[InstalledDist], costs: Mapping[str, float], concurrency: int
-) -> list[Share] | None:
-    """The shares of a multi-process scan, the parent's first; None: one process."""
-    parts = process_count(len(todo), concurrency)
-    if parts < 2:
-        return None
+def plan(projects: int, concurrency: int) -> Split | None:
+    """A multi-process scan of ``projects`` (positions 0...), or None: one process."""
+    parts = process_count(projects, concurrency)
     # Forking copies the threads' locks but not the threads: never with another
     # thread running (the caller joined the client's preloading one).
-    if threading.active_count() > 1:
+    if parts < 2 or threading.active_count() > 1:
         return None
-    dealt = deal([costs.get(d.canonical_name, 0.0) for d in todo], parts)
-    limits = split_concurrency(concurrency, parts)
-    return [
-        Share(tuple(todo[i] for i in positions), limit)
-        for positions, limit in zip(dealt, limits, strict=True)
-        if positions
-    ]
+    fd = _positions_pipe(projects)
+    if fd is None:
+        return None
+    return Split(tuple(split_concurrency(concurrency, parts)), fd)
+
+
+def _positions_pipe(projects: int) -> int | None:
+    """The read end of a pipe holding 0 ... projects-1, its write end closed (so an
+    empty pipe reads as its end); None if the pipe cannot hold them all."""
+    read_end, write_end = os.pipe()
+    try:
+        size = _TOKEN.size * projects
+        setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+        if setsize is not None and size > 65536:
+            with contextlib.suppress(OSError):  # above the system's pipe-max-size
+                fcntl.fcntl(write_end, setsize, size)
+        os.set_blocking(write_end, False)
+        data = b"".join(_TOKEN.pack(i) for i in range(projects))
+        if os.write(write_end, data) != len(data):
+            raise BlockingIOError
+    except OSError:
+        os.close(read_end)
+        return None
+    finally:
+        os.close(write_end)
+    return read_end
+
+
+class _Claims:
+    """The positions this process takes from the shared pipe, one at a time.
+
+    A read of 4 bytes from a pipe holding only whole tokens takes exactly one token,
+    atomically, whichever process reads."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.taken: list[int] = []
+
+    def __iter__(self) -> Iterator[int]:
+        return self
+
+    def __next__(self) -> int:
+        data = os.read(self._fd, _TOKEN.size)
+        if len(data) != _TOKEN.size:
+            raise StopIteration
+        position = int(_TOKEN.unpack(data)[0])
+        self.taken.append(position)
+        return position
 
 
 # ----------------------------------------------------------------------- the parent
@@ -163,39 +187,41 @@ def plan(
 class _Worker:
     pid: int
     sock: socket.socket
-    share: Share
     answered: set[int] = field(default_factory=set)
     stats: dict[str, tuple[int, float]] = field(default_factory=dict)
     finished: bool = False  # it sent everything (its "done" message)
     reaped: bool = False
-    failure: str | None = None  # what it said when it failed
+    failure: str | None = None  # what it said, or how it ended, when it failed
 
 
 _END = object()
 
 
 async def results(
-    scan: ScanInput, shares: Sequence[Share], policy: Policy, now: float
+    scan: ScanInput,
+    todo: Sequence[InstalledDist],
+    split: Split,
+    policy: Policy,
+    now: float,
 ) -> AsyncIterator[Result]:
-    """Every project of ``shares`` (the first is this process's own), in the order
-    the answers complete in any process."""
+    """Every project of ``todo``, fetched by this process and ``split``'s workers, in
+    the order the answers complete in any process."""
     from pipfresh.scan import fetch_results
 
     queue: asyncio.Queue[object] = asyncio.Queue()
     stats: dict[str, tuple[int, float]] = {}
-    workers, unstarted = _start(scan, shares[1:], policy, now)
-    # What no worker could be started for, this process fetches itself.
-    own = Share(
-        shares[0].dists + tuple(d for s in unstarted for d in s.dists),
-        shares[0].concurrency + sum(s.concurrency for s in unstarted),
-    )
+    claims = _Claims(split.positions_fd)
+    own, *others = split.concurrency
+    workers = _start(scan, todo, split.positions_fd, others, policy=policy, now=now)
+    # What no worker could be started for (fork failed), this process takes itself.
+    own += sum(others[len(workers) :])
     producers: list[asyncio.Task[None]] = []
     try:
 
         async def run_own() -> None:
             try:
                 async for _, result in fetch_results(
-                    scan, own.dists, policy, now, concurrency=own.concurrency, stats=stats
+                    scan, todo, policy, now, concurrency=own, stats=stats, positions=claims
                 ):
                     queue.put_nowait(result)
             except BaseException as exc:
@@ -205,7 +231,7 @@ async def results(
                 queue.put_nowait(_END)
 
         producers.append(asyncio.ensure_future(run_own()))
-        producers.extend(asyncio.ensure_future(_listen(w, scan, queue)) for w in workers)
+        producers.extend(asyncio.ensure_future(_listen(w, scan, todo, queue)) for w in workers)
         running = len(producers)
         while running:
             item = await queue.get()
@@ -215,7 +241,17 @@ async def results(
                 raise item
             else:
                 yield item  # type: ignore[misc]  # only results and the two above are queued
+        # Every process has stopped and the pipe is empty: a project nobody answered
+        # was taken by a worker that ended first.
+        failed = [w for w in workers if not w.finished]
+        if failed:
+            why = "; ".join(dict.fromkeys(w.failure or _reap(w) for w in failed))
+            answered = set(claims.taken).union(*(w.answered for w in workers))
+            for position, dist in enumerate(todo):
+                if position not in answered:
+                    yield ProjectError(dist.name, f"not checked: {why}")
     finally:
+        os.close(split.positions_fd)
         for task in producers:
             task.cancel()
         await asyncio.gather(*producers, return_exceptions=True)
@@ -227,44 +263,46 @@ async def results(
 
 
 def _start(
-    scan: ScanInput, shares: Sequence[Share], policy: Policy, now: float
-) -> tuple[list[_Worker], list[Share]]:
-    """(workers started, shares none could be started for: fork failed)."""
+    scan: ScanInput,
+    todo: Sequence[InstalledDist],
+    positions_fd: int,
+    limits: Sequence[int],
+    *,
+    policy: Policy,
+    now: float,
+) -> list[_Worker]:
+    """One worker per limit, as many as could be forked."""
     workers: list[_Worker] = []
-    unstarted: list[Share] = []
     # Objects alive now are never freed in a child: kept out of the collector, its
-    # passes do not touch (and so copy) their memory pages.
-    gc.collect()
+    # passes do not touch (and so copy) their memory pages. (No collection first: it
+    # took 20-45 ms of a 0.9 s scan.)
     gc.freeze()
     try:
-        for share in shares:
+        for limit in limits:
             ours, theirs = socket.socketpair()
             try:
                 pid = os.fork()
-            except OSError:
+            except OSError:  # e.g. the process limit reached
                 ours.close()
                 theirs.close()
-                unstarted.append(share)  # e.g. the process limit reached
-                continue
+                break
             if pid == 0:  # the child: never returns
-                _child(
-                    theirs,
-                    [ours, *(w.sock for w in workers)],
-                    scan,
-                    share=share,
-                    policy=policy,
-                    now=now,
-                )
+                work = _Work(todo, positions_fd, limit, policy, now)
+                _child(theirs, [ours, *(w.sock for w in workers)], scan, work)
             theirs.close()
-            workers.append(_Worker(pid, ours, share))
+            workers.append(_Worker(pid, ours))
     finally:
         gc.unfreeze()
-    return workers, unstarted
+    return workers
 
 
-async def _listen(worker: _Worker, scan: ScanInput, queue: asyncio.Queue[object]) -> None:
-    """Queue one worker's results as they arrive; when it ends without finishing,
-    one error per project it did not answer."""
+async def _listen(
+    worker: _Worker,
+    scan: ScanInput,
+    todo: Sequence[InstalledDist],
+    queue: asyncio.Queue[object],
+) -> None:
+    """Queue one worker's results as they arrive, until it finishes or ends."""
     try:
         reader, writer = await asyncio.open_unix_connection(sock=worker.sock)
         try:
@@ -274,26 +312,25 @@ async def _listen(worker: _Worker, scan: ScanInput, queue: asyncio.Queue[object]
                     message = pickle.loads(await reader.readexactly(*_FRAME.unpack(header)))
                 except (asyncio.IncompleteReadError, ConnectionError):
                     break
-                _receive(worker, scan, message, queue)
+                _receive(worker, scan, todo, message, queue)
         finally:
             writer.close()
-        if not worker.finished:
-            why = worker.failure or _reap(worker)
-            for position, dist in enumerate(worker.share.dists):
-                if position not in worker.answered:
-                    queue.put_nowait(ProjectError(dist.name, f"not checked: {why}"))
     finally:
         queue.put_nowait(_END)
 
 
 def _receive(
-    worker: _Worker, scan: ScanInput, message: object, queue: asyncio.Queue[object]
+    worker: _Worker,
+    scan: ScanInput,
+    todo: Sequence[InstalledDist],
+    message: object,
+    queue: asyncio.Queue[object],
 ) -> None:
     match message:
         case ("result", int(position), PackageStatus() | ProjectError() as result, kept):
             worker.answered.add(position)
             if isinstance(kept, dict) and scan.kept_files is not None:
-                scan.kept_files[worker.share.dists[position].canonical_name] = kept
+                scan.kept_files[todo[position].canonical_name] = kept
             queue.put_nowait(result)
         case ("done", dict(stats), bool(write_failed)):
             worker.stats = stats
@@ -339,14 +376,20 @@ def _stop(worker: _Worker) -> None:
 # ----------------------------------------------------------------------- the child
 
 
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What a worker fetches: projects of ``todo`` taken from the pipe, with
+    ``concurrency`` requests in flight."""
+
+    todo: Sequence[InstalledDist]
+    positions_fd: int
+    concurrency: int
+    policy: Policy
+    now: float
+
+
 def _child(
-    sock: socket.socket,
-    inherited: Sequence[socket.socket],
-    scan: ScanInput,
-    *,
-    share: Share,
-    policy: Policy,
-    now: float,
+    sock: socket.socket, inherited: Sequence[socket.socket], scan: ScanInput, work: _Work
 ) -> None:
     """A worker's whole life, in the forked process; ends with os._exit, so nothing
     of the parent's (atexit handlers, buffered output, the event loop) runs twice."""
@@ -364,7 +407,7 @@ def _child(
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.close(null)
-        asyncio.run(_child_scan(sock, scan, share, policy, now))
+        asyncio.run(_child_scan(sock, scan, work))
         code = 0
     except BaseException as exc:  # reported to the parent, never printed
         with contextlib.suppress(BaseException):
@@ -373,9 +416,7 @@ def _child(
         os._exit(code)
 
 
-async def _child_scan(
-    sock: socket.socket, scan: ScanInput, share: Share, policy: Policy, now: float
-) -> None:
+async def _child_scan(sock: socket.socket, scan: ScanInput, work: _Work) -> None:
     from pipfresh.scan import fetch_results
 
     loop = asyncio.get_running_loop()
@@ -384,11 +425,17 @@ async def _child_scan(
     scan.warnings.clear()
     stats: dict[str, tuple[int, float]] = {}
     async for position, result in fetch_results(
-        scan, share.dists, policy, now, concurrency=share.concurrency, stats=stats
+        scan,
+        work.todo,
+        work.policy,
+        work.now,
+        concurrency=work.concurrency,
+        stats=stats,
+        positions=_Claims(work.positions_fd),
     ):
         kept: dict[str, tuple[IndexFile, ...]] | None = None
         if scan.kept_files is not None:
-            kept = scan.kept_files.pop(share.dists[position].canonical_name, None)
+            kept = scan.kept_files.pop(work.todo[position].canonical_name, None)
         _send(sock, ("result", position, result, kept))
     failed = scan.cache is not None and scan.cache.write_failed
     _send(sock, ("done", stats, failed))
