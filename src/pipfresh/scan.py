@@ -12,7 +12,7 @@ import importlib
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -584,27 +584,71 @@ async def _network_results(
     now: float,
     on_request: Callable[[str], None] | None,
 ) -> AsyncIterator[Result]:
-    import asyncio
-
     if scan.preload is not None:
         scan.preload.join()
-    from pipfresh.index.client import IndexClient  # keeps aiohttp off the import path of --help
-
     cache = scan.cache
     if cache is not None:
         # The slowest pages last time go first, so the longest request starts earliest.
         priority = cache.priorities(d.canonical_name for d in todo)
         todo = sorted(todo, key=lambda d: priority.get(d.canonical_name, 0.0), reverse=True)
+    if on_request is None:
+        from pipfresh import scan_workers  # a cold scan on every core (Linux)
+
+        split = scan_workers.plan(len(todo), scan.concurrency)
+        if split is not None:
+            async for result in scan_workers.results(scan, todo, split, policy, now):
+                yield result
+            return
+    stats: dict[str, tuple[int, float]] = {}
+    try:
+        async for _, result in fetch_results(
+            scan,
+            todo,
+            policy,
+            now,
+            concurrency=scan.concurrency,
+            stats=stats,
+            on_request=on_request,
+        ):
+            yield result
+    finally:
+        if cache is not None:
+            cache.record_stats(stats)
+
+
+async def fetch_results(
+    scan: ScanInput,
+    todo: Sequence[InstalledDist],
+    policy: Policy,
+    now: float,
+    *,
+    concurrency: int,
+    stats: dict[str, tuple[int, float]],
+    on_request: Callable[[str], None] | None = None,
+    positions: Iterator[int] | None = None,
+) -> AsyncIterator[tuple[int, Result]]:
+    """(position in ``todo``, result) for each project, as the indexes answer, with
+    one client of ``concurrency`` requests in flight; answers are cached as they
+    come, and each page's (bytes, seconds) is put in ``stats`` when it ends (the
+    caller records them: one process writes the statistics file).
+
+    ``positions``: which projects of ``todo`` to fetch, taken one at a time as a
+    request can start (default: all, in order)."""
+    import asyncio
+
+    from pipfresh.index.client import IndexClient  # keeps aiohttp off the import path of --help
+
+    cache = scan.cache
     async with IndexClient(
         scan.index_config,
-        concurrency=scan.concurrency,
+        concurrency=concurrency,
         user_agent=f"pipfresh/{__version__}",
         on_request=on_request,
         offline=scan.settings.offline,
     ) as client:
         scan.warnings.extend(client.warnings)
 
-        async def one(dist: InstalledDist) -> Result:
+        async def one(position: int, dist: InstalledDist) -> tuple[int, Result]:
             name = dist.canonical_name
             constraints = scan.requirements.on(name)
             stale = stale_entries(scan.cache, scan.sources, name, now)
@@ -617,7 +661,7 @@ async def _network_results(
                     page, answers = await client.fetch(name, conditional=False)
                     status = status_for(dist, page, policy, constraints)
             except IndexError_ as exc:
-                return ProjectError(dist.name, exc.message)
+                return position, ProjectError(dist.name, exc.message)
             finally:
                 for entry in stale.values():
                     entry.close()
@@ -625,21 +669,44 @@ async def _network_results(
                 _remember(cache, name, answers, status, now)
             if scan.kept_files is not None and status.outdated and page.complete:
                 scan.kept_files[name] = keep_files(page, status)
-            return status
+            return position, status
+
+        # As many pullers as requests may be in flight, each taking the next project
+        # when it is free: with ``positions`` shared between processes, a process
+        # busy elsewhere takes fewer, so the shares balance themselves.
+        order = iter(range(len(todo))) if positions is None else positions
+        done: asyncio.Queue[tuple[int, Result] | Exception | None] = asyncio.Queue()
+
+        async def pull() -> None:
+            try:
+                for position in order:
+                    done.put_nowait(await one(position, todo[position]))
+            except Exception as exc:
+                done.put_nowait(exc)  # a bug: raised at once, not after the others
+                raise
+            finally:
+                done.put_nowait(None)
 
         if cache is not None:
             cache.write_in_background()  # flushed in the finally below
-        tasks = [asyncio.ensure_future(one(d)) for d in todo]
+        tasks = [asyncio.ensure_future(pull()) for _ in range(min(concurrency, len(todo)))]
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            running = len(tasks)
+            while running:
+                item = await done.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, Exception):
+                    raise item
+                else:
+                    yield item
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if cache is not None:
                 cache.flush()
-                cache.record_stats({n: (st.bytes, st.seconds) for n, st in client.stats.items()})
+            stats.update({n: (st.bytes, st.seconds) for n, st in client.stats.items()})
 
 
 def build_report(scan: ScanInput, results: Iterable[Result], seconds: float) -> Report:
