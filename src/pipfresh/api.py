@@ -231,7 +231,7 @@ def run_update(
     on_plan: Callable[[UpdateResult], bool] | None = None,
     on_output: Callable[[str], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
-    choose: Callable[[Plan], Iterable[str] | None] | None = None,
+    choose: Callable[[Plan, Mapping[str, tuple[str, ...]]], Iterable[str] | None] | None = None,
     inspection: PendingInspection | None = None,
     prefetch: bool | None = None,
     test: str | None = None,
@@ -247,9 +247,12 @@ def run_update(
 
     * ``on_recovered(line)`` when an earlier, killed update was restored first;
     * ``on_report(report, warnings)`` once the scan is done, before planning;
-    * ``choose(plan)`` (not in a dry run) picks the packages to update among the
-      plan's changes: the names it returns are planned again on their own (what
-      they need moves with them); None keeps the whole plan;
+    * ``choose(plan, offers)`` (not in a dry run) picks the packages to update among
+      the plan's changes: the names it returns are planned again on their own (what
+      they need moves with them); None keeps the whole plan. ``offers`` holds, by
+      canonical name, the versions each change may stop at instead (oldest first,
+      ending with the planned one; see :mod:`pipfresh.offers`); a Mapping returned
+      from name to one of them (or None: as planned) caps that package there;
     * ``on_plan(pending)`` once the plan is made, before anything changes (dry runs
       and empty plans included), with the result so far (no ``results`` yet).
       Returning False stops there and ``pending`` is returned: nothing changed;
@@ -319,10 +322,11 @@ def run_update(
                 for s in skipped
             ]
         if choose is not None and not dry_run and not planned.plan.empty:
-            picked = choose(planned.plan)
+            from pipfresh.planning import offers_for
+
+            picked = choose(planned.plan, offers_for(scan, planned.plan))
             if picked is not None:
-                keep = {canonicalize_name(n) for n in picked}
-                subset = tuple(p for p in report.packages if canonicalize_name(p.name) in keep)
+                subset = _picked(report.packages, picked)
                 planned = plan_update(
                     scan, dataclasses.replace(report, packages=subset), latest=latest
                 )
@@ -382,6 +386,27 @@ def run_update(
         installer=outcome.installer,
         timings={"scan": report.summary.seconds, **outcome.timings},
     )
+
+
+def _picked(statuses: Sequence[PackageStatus], picked: Iterable[str]) -> tuple[PackageStatus, ...]:
+    """Pure: the statuses of the packages picked; a version picked for one (``picked``
+    a Mapping; None there: as planned) caps it there, as a narrower ``--target``
+    would have: both wanted and latest, so that the rounds after the first do not
+    move it further either."""
+    caps: dict[str, str | None] = {}
+    if isinstance(picked, Mapping):
+        caps = {canonicalize_name(n): v for n, v in picked.items()}
+    else:
+        caps = dict.fromkeys(map(canonicalize_name, picked))
+    chosen: list[PackageStatus] = []
+    for status in statuses:
+        name = canonicalize_name(status.name)
+        if name not in caps:
+            continue
+        cap = caps[name]
+        capped = dataclasses.replace(status, wanted=cap, latest=cap) if cap else status
+        chosen.append(capped)
+    return tuple(chosen)
 
 
 def _skip_broken(

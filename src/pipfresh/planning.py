@@ -235,6 +235,45 @@ async def _retarget(
     return targets
 
 
+def offers_for(scan: ScanInput, plan: Plan) -> dict[str, tuple[str, ...]]:
+    """The versions ``update --interactive`` may offer for each change the plan makes
+    because it was asked for (see :mod:`pipfresh.offers`), by canonical name. A change
+    made for another package's sake ("needed by ...") is offered only at its planned
+    version; so is one whose page cannot be read now (offline, an index error)."""
+    from pipfresh.offers import offers
+
+    asked = [c for c in plan.changes if not c.reason]
+    if not asked:
+        return {}
+    policy = _policy(scan)
+    dists = read_installed(scan.target.sys_path)
+    if scan.constraints is not None:
+        dists.append(scan.constraints)
+    analysis = analyse(dists, scan.target.markers)
+
+    async def pages() -> list[ProjectPage | None]:
+        async with client_for(scan) as client:
+            source = _IndexSource(client, asyncio.get_running_loop(), {})
+            if scan.settings.offline:
+                source.offline = scan
+
+            async def one(name: str) -> ProjectPage | None:
+                try:
+                    return await source.page(name)
+                except IndexError_:
+                    return None
+
+            return await asyncio.gather(*(one(c.canonical_name) for c in asked))
+
+    found: dict[str, tuple[str, ...]] = {}
+    for change, page in zip(asked, asyncio.run(pages()), strict=True):
+        if page is None:
+            continue
+        allowed = [c.specifier for c in analysis.on(change.canonical_name)]
+        found[change.canonical_name] = offers(page, policy, change.before, change.after, allowed)
+    return found
+
+
 def _policy(scan: ScanInput) -> Policy:
     # The scan's own rules (--pre, --target, --cooldown) bind the update too.
     return policy_for(scan.target, scan.pre, scan.target_level, scan.not_after)

@@ -145,6 +145,28 @@ def test_picker_groups_toggles_and_updates_only_what_was_chosen(scene: Scene) ->
     }
 
 
+def test_left_picks_a_smaller_step_per_package(scene: Scene) -> None:
+    """aaa 1.0 may stop at 1.0.2 (patch) or 1.3 (minor) instead of 2.0; bbb, which
+    moves on its own, keeps the plan's version."""
+    scene.publish("aaa", "1.0", "1.0.2", "1.3", "2.0")
+    scene.publish("bbb", "1.0", "1.5")
+    scene.pin("aaa==1.0", "bbb==1.0")
+    with terminal(scene) as tty:
+        tty.wait_for(PICKER, " > [x] aaa  1.0 -> 2.0    < 1.0.2 patch  1.3 minor  [2.0 major] >")
+        tty.type(b"\x1b[D")  # left arrow: one step smaller
+        tty.wait_for(" > [x] aaa  1.0 -> 1.3    < 1.0.2 patch  [1.3 minor]  2.0 major >")
+        tty.type(b"h")
+        tty.wait_for("[1.0.2 patch]")
+        tty.type(b"\r")
+        screen = tty.wait_for("Proceed? [y/N]")
+        # The plan shown for confirmation is the one re-planned with aaa capped.
+        assert "aaa  1.0 -> 1.0.2" in screen
+        tty.type(b"y\n")
+        code, stdout = tty.finish()
+    assert code == 0, stdout + tty.screen.decode(errors="replace")
+    assert freeze(scene.venv) == {"aaa": "1.0.2", "bbb": "1.5"}
+
+
 @pytest.mark.parametrize(("keys", "code"), [(b"q", 0), (b"\x1b", 0), (b"\x03", 130)])
 def test_cancel_changes_nothing_and_restores_the_terminal(
     scene: Scene, keys: bytes, code: int

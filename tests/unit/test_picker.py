@@ -40,7 +40,7 @@ ROWS = (
         (b"\x1b", ["cancel"]),
         (b"\x1bq", ["cancel", "cancel"]),
         (b"\x03", ["interrupt"]),
-        (b"\x1b[C\x1b[D", []),  # read whole, not taken for Esc then "[C"
+        (b"\x1b[C\x1b[D", ["higher", "lower"]),  # read whole, not taken for Esc then "[C"
         (b"\x1b[1;5A j", ["toggle", "down"]),  # an unknown sequence is skipped whole
         (b"\x1b[H\x1b[F", ["top", "bottom"]),
         (b"zZ9", []),
@@ -166,3 +166,66 @@ class _Tty(io.StringIO):
 )
 def test_terminal_ready(stdin: io.StringIO, stderr: io.StringIO, term: str, ready: bool) -> None:
     assert terminal_ready(stdin, stderr, {"TERM": term}) is ready
+
+
+OFFERED = (
+    Row("aaa", "1.2.3", "2.1.1", "major", offers=("1.2.9", "1.4.2", "2.1.1")),
+    Row("bbb", "1.0", "1.5", "minor", "needed by aaa 2.1.1"),
+)
+
+
+def test_left_and_right_step_through_the_offers_and_stop_at_the_ends() -> None:
+    state = initial(OFFERED)
+    assert state.target(0) == "2.1.1"
+    state = run(state, "higher")  # already the plan's version: nowhere further
+    assert state.target(0) == "2.1.1"
+    state = run(state, "lower", "lower", "lower")
+    assert state.target(0) == "1.2.9"
+    state = run(state, "higher")
+    assert state.target(0) == "1.4.2"
+    assert state.choices == {"aaa": "1.4.2", "bbb": None}
+    # A row with nothing to offer does not move.
+    state = run(state, "down", "lower")
+    assert state.target(1) == "1.5"
+    assert state.choices == {"aaa": "1.4.2", "bbb": None}
+
+
+def test_back_at_the_plans_version_means_as_planned() -> None:
+    state = run(initial(OFFERED), "lower", "higher", "confirm")
+    assert state.choices == {"aaa": None, "bbb": None}
+
+
+def test_picking_a_version_of_an_unchosen_row_chooses_it() -> None:
+    state = run(initial(OFFERED), "toggle")
+    assert state.picked == ["bbb"]
+    state = run(state, "lower")
+    assert state.choices == {"aaa": "1.4.2", "bbb": None}
+
+
+def test_render_shows_the_offers_with_the_picked_one_bracketed() -> None:
+    state = run(initial(OFFERED), "lower")
+    lines = render(state, [], width=120)
+    assert lines[2:] == [
+        "Major:",
+        " > [x] aaa  1.2.3 -> 1.4.2  < 1.2.9 patch  [1.4.2 minor]  2.1.1 major >",
+        "Minor:",
+        "   [x] bbb  1.0   -> 1.5    (needed by aaa 2.1.1)",
+    ]
+
+
+def test_rows_of_takes_offers_that_end_with_the_planned_version() -> None:
+    from pipfresh.models import IndexFile
+    from pipfresh.plan import Change, Plan
+    from pipfresh.ui.picker import rows_of
+
+    wheel = IndexFile.build("x-1-py3-none-any.whl", "https://x/x.whl")
+    plan = Plan(
+        (
+            Change("Aaa", "aaa", "1.2.3", "2.1.1", wheel, None),
+            Change("Bbb", "bbb", "1.0", "1.5", wheel, None),
+        ),
+        (),
+    )
+    rows = rows_of(plan, {"aaa": ("1.2.9", "2.1.1"), "bbb": ("1.1", "1.4")})
+    assert rows[0].choices == ("1.2.9", "2.1.1")
+    assert rows[1].choices == ("1.5",)  # offers that do not end with the plan are ignored

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pipfresh.cli.exitcodes import ExitCode
@@ -249,12 +249,12 @@ def _update(args: argparse.Namespace, inspection: PendingInspection) -> int:
         declined = sys.stdin.readline().strip().lower() not in ("y", "yes")
         return not declined
 
-    def choose(plan: Plan) -> list[str]:
+    def choose(plan: Plan, offers: Mapping[str, tuple[str, ...]]) -> Iterable[str]:
         from pipfresh.ui.pick import pick
         from pipfresh.ui.picker import pick_on_terminal, terminal_ready
 
         if terminal_ready(sys.stdin, err):
-            chosen = pick_on_terminal(plan, sys.stdin, err)
+            chosen = pick_on_terminal(plan, sys.stdin, err, offers)
             if chosen is not None:
                 return chosen
         err.write("Upgrades that can be made:\n")

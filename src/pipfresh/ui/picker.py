@@ -7,10 +7,11 @@ reason. The state machine (:func:`decode`, :func:`step`) and the drawing
 (:func:`render`) are pure; only :func:`pick_on_terminal` touches the terminal, and it
 always puts the terminal back as it found it.
 
-Targets are the plan's (wanted versions, or latest with ``--latest``): the plan holds
-one version per package, and ``choose`` re-plans by name, so the picker chooses names
-and says which version each one moves to rather than offering versions it cannot
-honour.
+Each row starts at the plan's version (wanted, or latest with ``--latest``); left and
+right step through the smaller moves offered for it (the newest patch and minor
+releases, see :mod:`pipfresh.offers`), and ``choose`` re-plans with the package capped
+at the version picked. A package that moves only because another needs it has no
+other version to offer.
 
 Where raw keys cannot be read (Windows, a ``dumb`` terminal, stdin or stderr not a
 terminal), :func:`terminal_ready` says no and the caller uses the numbered prompt of
@@ -32,7 +33,18 @@ if TYPE_CHECKING:
 
 Level = Literal["major", "minor", "patch", "pre", "unknown"]
 Key = Literal[
-    "up", "down", "top", "bottom", "toggle", "all", "none", "confirm", "cancel", "interrupt"
+    "up",
+    "down",
+    "top",
+    "bottom",
+    "lower",
+    "higher",
+    "toggle",
+    "all",
+    "none",
+    "confirm",
+    "cancel",
+    "interrupt",
 ]
 Outcome = Literal["picking", "confirmed", "cancelled", "interrupted"]
 
@@ -46,8 +58,9 @@ GROUPS: tuple[tuple[Level, str], ...] = (
 )
 
 HELP = "up/down or j/k move, space toggles, a all, n none, enter confirms, q or Esc cancels"
-#: The plan holds one version per package: say so rather than offer others.
-TARGETS = "Each moves to the version shown (wanted; pipfresh update --latest plans the latest)."
+TARGETS = (
+    "left/right or h/l pick a smaller step where one is offered; what it needs is planned again"
+)
 
 #: Escape sequences of the keys used (xterm's normal and application cursor modes).
 _SEQUENCES: Mapping[bytes, Key | None] = {
@@ -61,17 +74,18 @@ _SEQUENCES: Mapping[bytes, Key | None] = {
     b"\x1b[F": "bottom",
     b"\x1bOF": "bottom",
     b"\x1b[4~": "bottom",
-    # Left/right would cycle targets if the plan offered several: read, then ignored.
-    b"\x1b[C": None,
-    b"\x1b[D": None,
-    b"\x1bOC": None,
-    b"\x1bOD": None,
+    b"\x1b[C": "higher",
+    b"\x1b[D": "lower",
+    b"\x1bOC": "higher",
+    b"\x1bOD": "lower",
 }
 _SINGLE: Mapping[int, Key] = {
     ord("k"): "up",
     ord("j"): "down",
     ord("g"): "top",
     ord("G"): "bottom",
+    ord("h"): "lower",
+    ord("l"): "higher",
     ord(" "): "toggle",
     ord("x"): "toggle",
     ord("a"): "all",
@@ -94,6 +108,12 @@ class Row:
     after: str
     level: Level
     reason: str = ""
+    #: The versions it may stop at, oldest first, ending with ``after``.
+    offers: tuple[str, ...] = ()
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return self.offers or (self.after,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +124,27 @@ class State:
     chosen: frozenset[int]
     cursor: int = 0
     outcome: Outcome = "picking"
+    #: The index in each row's :attr:`Row.choices` picked; () means each row's last.
+    steps: tuple[int, ...] = ()
+
+    def step_of(self, i: int) -> int:
+        return self.steps[i] if self.steps else len(self.rows[i].choices) - 1
+
+    def target(self, i: int) -> str:
+        return self.rows[i].choices[self.step_of(i)]
 
     @property
     def picked(self) -> list[str]:
         return [row.name for i, row in enumerate(self.rows) if i in self.chosen]
+
+    @property
+    def choices(self) -> dict[str, str | None]:
+        """The names chosen, each with the version picked for it (None: as planned)."""
+        return {
+            row.name: None if self.step_of(i) == len(row.choices) - 1 else self.target(i)
+            for i, row in enumerate(self.rows)
+            if i in self.chosen
+        }
 
 
 def level_of(before: str, after: str) -> Level:
@@ -122,12 +159,28 @@ def level_of(before: str, after: str) -> Level:
     return bump_level(parse_version(before), target)
 
 
-def rows_of(plan: Plan) -> tuple[Row, ...]:
+def rows_of(plan: Plan, offers: Mapping[str, Sequence[str]] | None = None) -> tuple[Row, ...]:
     """Pure: the plan's changes as rows, grouped in :data:`GROUPS` order, the plan's
-    order kept within a group. Names stay as the plan spells them (``choose`` returns
-    them), made printable for the screen only in :func:`render`."""
+    order kept within a group, each with the versions ``offers`` holds for it (by
+    canonical name; only when they end with the planned one). Names stay as the plan
+    spells them (``choose`` returns them), made printable for the screen only in
+    :func:`render`."""
+    offers = offers or {}
+
+    def offered(name: str, after: str) -> tuple[str, ...]:
+        versions = tuple(offers.get(name, ()))
+        return versions if len(versions) > 1 and versions[-1] == after else ()
+
     rows = [
-        Row(c.name, c.before, c.after, level_of(c.before, c.after), c.reason) for c in plan.changes
+        Row(
+            c.name,
+            c.before,
+            c.after,
+            level_of(c.before, c.after),
+            c.reason,
+            offered(c.canonical_name, c.after),
+        )
+        for c in plan.changes
     ]
     order = {level: i for i, (level, _) in enumerate(GROUPS)}
     return tuple(sorted(rows, key=lambda r: order[r.level]))
@@ -188,6 +241,18 @@ def step(state: State, key: Key) -> State:
         return replace(state, cursor=0)
     if key == "bottom":
         return replace(state, cursor=max(0, last))
+    if key in ("lower", "higher"):
+        if last < 0:
+            return state
+        i = state.cursor
+        count = len(state.rows[i].choices)
+        at = state.step_of(i) + (1 if key == "higher" else -1)
+        if not 0 <= at < count:
+            return state
+        steps = [state.step_of(j) for j in range(len(state.rows))]
+        steps[i] = at
+        # Choosing a version for a row that was not chosen means wanting it.
+        return replace(state, steps=tuple(steps), chosen=state.chosen | {i})
     if key == "toggle":
         if last < 0:
             return state
@@ -217,6 +282,10 @@ def render(state: State, held: Sequence[str], *, width: int = 80, height: int = 
     names = [printable(r.name) for r in state.rows]
     name_width = max((len(n) for n in names), default=0)
     before_width = max((len(printable(r.before)) for r in state.rows), default=0)
+    # Aligned only where a column of offers follows the targets.
+    offered = any(len(r.choices) > 1 for r in state.rows)
+    after_width = max((len(printable(v)) for r in state.rows for v in r.choices), default=0)
+    after_width *= offered
     body: list[str] = []
     cursor_line = 0
     for level, heading in GROUPS:
@@ -228,12 +297,16 @@ def render(state: State, held: Sequence[str], *, width: int = 80, height: int = 
             row = state.rows[i]
             mark = "[x]" if i in state.chosen else "[ ]"
             pointer = ">" if i == state.cursor else " "
+            target = state.target(i)
             line = (
                 f" {pointer} {mark} {names[i]:<{name_width}}  "
-                f"{printable(row.before):<{before_width}} -> {printable(row.after)}"
+                f"{printable(row.before):<{before_width}} -> {printable(target):<{after_width}}"
             )
+            if len(row.choices) > 1:
+                line += "  " + _choices(row, state.step_of(i))
             if row.reason:
                 line += f"  ({printable(row.reason)})"
+            line = line.rstrip()
             if i == state.cursor:
                 cursor_line = len(body)
             body.append(line)
@@ -251,6 +324,16 @@ def render(state: State, held: Sequence[str], *, width: int = 80, height: int = 
     return [_fit(line, width) for line in (*head, *body, *tail)]
 
 
+def _choices(row: Row, at: int) -> str:
+    """The versions a row may stop at, the picked one in brackets, each with how far it
+    moves: ``< 1.2.9 patch  [1.4.0 minor]  2.0.1 major >``."""
+    shown = []
+    for j, version in enumerate(row.choices):
+        text = f"{printable(version)} {level_of(row.before, version)}"
+        shown.append(f"[{text}]" if j == at else text)
+    return "< " + "  ".join(shown) + " >"
+
+
 def terminal_ready(stdin: TextIO, stderr: TextIO, environ: Mapping[str, str] | None = None) -> bool:
     """The picker can run: a POSIX system, stdin and stderr terminals, TERM not dumb."""
     term = (os.environ if environ is None else environ).get("TERM", "")
@@ -262,11 +345,16 @@ def terminal_ready(stdin: TextIO, stderr: TextIO, environ: Mapping[str, str] | N
         return False
 
 
-def pick_on_terminal(plan: Plan, stdin: TextIO, stderr: TextIO) -> list[str] | None:
-    """Run the picker on the terminal: the names chosen ([] when cancelled), or None
-    when the terminal cannot be put in raw mode (the caller falls back to the numbered
-    prompt). Ctrl-C restores the terminal, then raises KeyboardInterrupt as a Ctrl-C
-    at the numbered prompt does."""
+def pick_on_terminal(
+    plan: Plan,
+    stdin: TextIO,
+    stderr: TextIO,
+    offers: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, str | None] | None:
+    """Run the picker on the terminal: the names chosen, each with the version picked
+    (None: as planned; {} when cancelled), or None when the terminal cannot be put in
+    raw mode (the caller falls back to the numbered prompt). Ctrl-C restores the
+    terminal, then raises KeyboardInterrupt as a Ctrl-C at the numbered prompt does."""
     import termios
 
     fd = stdin.fileno()
@@ -274,7 +362,7 @@ def pick_on_terminal(plan: Plan, stdin: TextIO, stderr: TextIO) -> list[str] | N
         saved = termios.tcgetattr(fd)
     except termios.error:
         return None
-    state = initial(rows_of(plan))
+    state = initial(rows_of(plan, offers))
     held = held_lines(plan)
     drawn = 0
     try:
@@ -299,7 +387,7 @@ def pick_on_terminal(plan: Plan, stdin: TextIO, stderr: TextIO) -> list[str] | N
         stderr.flush()
     if state.outcome == "interrupted":
         raise KeyboardInterrupt
-    return state.picked if state.outcome == "confirmed" else []
+    return state.choices if state.outcome == "confirmed" else {}
 
 
 def _size(stream: TextIO) -> dict[str, int]:
