@@ -240,7 +240,7 @@ def test_exit_code_is_1_when_outdated_and_0_when_not(scene: Scene) -> None:
         "outdated", "bar", *scene.args, "--exit-code", env=scene.env, cwd=scene.cwd
     )
     assert current.returncode == 0, describe(current)
-    assert "All 1 checked packages are up to date." in current.stdout
+    assert "The 1 checked package is up to date." in current.stdout
 
 
 def test_outdated_with_names_only_checks_the_named_projects(scene: Scene) -> None:

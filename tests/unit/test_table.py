@@ -135,7 +135,7 @@ def test_everything_up_to_date() -> None:
     )
     assert render(report) == lines(
         HEADER,
-        "All 1 checked packages are up to date.",
+        "The 1 checked package is up to date.",
         "1 checked, 0 outdated, 0 errors in 0.10 s",
     )
 
@@ -451,3 +451,31 @@ def test_the_table_fits_the_width_dropping_columns_in_order(width: int) -> None:
     if width <= 80:
         assert "Released" not in header
         assert rows[1].startswith("botocore  1.34.0")
+
+
+def test_only_direct_url_installs_are_not_called_up_to_date() -> None:
+    report = Report(
+        ENV,
+        (PackageStatus("local", "1.0", None, None, None, None, kind="direct_url"),),
+        (),
+        Summary(1, 0, 0, 0.1),
+    )
+    text = render(report, include_all=True)
+    assert "up to date" not in text
+    assert text.endswith(
+        "0 checked, 0 outdated, 0 errors, 1 not checked (editable or direct URL) in 0.10 s\n"
+    )
+
+
+def test_up_to_date_counts_only_what_was_looked_up() -> None:
+    report = Report(
+        ENV,
+        (
+            PackageStatus("six", "1.16.0", "1.16.0", "1.16.0", None, None),
+            PackageStatus("idna", "3.7", "3.7", "3.7", None, None),
+            PackageStatus("local", "1.0", None, None, None, None, kind="editable"),
+        ),
+        (),
+        Summary(3, 0, 0, 0.1),
+    )
+    assert "\nAll 2 checked packages are up to date.\n" in render(report)

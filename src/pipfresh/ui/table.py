@@ -269,19 +269,24 @@ def render_table(
         )
         text += [_lines("  " + problem.message, "", color) for problem in report.problems]
     s = report.summary
-    if not report.outdated and not report.errors and s.checked:
-        text.append(_lines(f"All {s.checked} checked packages are up to date.", "", color))
-    for error in report.errors:
-        text.append(_lines(f"error: {error.name}: {redact_text(error.reason, ())}", "red", color))
-    errors = f"{s.errors} error{'s' * (s.errors != 1)}"
     # Editable and direct-URL installs are never looked up on an index: say so
     # rather than count them as checked.
     local = sum(1 for p in report.packages if p.kind != "index")
+    checked = s.checked - local
+    if not report.outdated and not report.errors and checked > 0:
+        line = (
+            "The 1 checked package is up to date."
+            if checked == 1
+            else f"All {checked} checked packages are up to date."
+        )
+        text.append(_lines(line, "", color))
+    for error in report.errors:
+        text.append(_lines(f"error: {error.name}: {redact_text(error.reason, ())}", "red", color))
+    errors = f"{s.errors} error{'s' * (s.errors != 1)}"
     unchecked = f", {local} not checked (editable or direct URL)" if local else ""
     text.append(
         _lines(
-            f"{s.checked - local} checked, {s.outdated} outdated, {errors}{unchecked} "
-            f"in {s.seconds:.2f} s",
+            f"{checked} checked, {s.outdated} outdated, {errors}{unchecked} in {s.seconds:.2f} s",
             "",
             color,
         )
