@@ -75,12 +75,15 @@ class Terminal:
 
 
 @contextmanager
-def terminal(scene: Scene, *args: str, term: str = "xterm") -> Iterator[Terminal]:
+def terminal(
+    scene: Scene, *args: str, term: str = "xterm", command: tuple[str, ...] = ()
+) -> Iterator[Terminal]:
     primary, secondary = os.openpty()
     # A known size: the picker fits its lines to it.
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     stdout = scene.tmp_path / "stdout.txt"
-    command = [*PIPFRESH, "update", "--interactive", "--installer", "uv"]
+    words = list(command or ("update", "--interactive", "--installer", "uv"))
+    command = [*PIPFRESH, *words]
     command += ["--python", str(scene.venv.python), "--index-url", scene.server.url, *args]
     with stdout.open("wb") as out:
         proc = subprocess.Popen(
@@ -213,3 +216,34 @@ def test_without_a_terminal_says_it_needs_one(scene: Scene) -> None:
         "pipfresh: error: pipfresh update --interactive needs a terminal (stdin is not one); "
         "pass -y to update everything, or name the packages to update"
     )
+
+
+def test_bump_interactive_writes_only_the_pins_picked(scene: Scene) -> None:
+    scene.publish("aaa", "1.0", "2.0")
+    scene.publish("bbb", "1.0", "1.5")
+    reqs = scene.tmp_path / "requirements.txt"
+    reqs.write_text("aaa==1.0  # the first\nbbb>=1.0\n")
+    with terminal(scene, command=("bump", "--interactive", str(reqs))) as tty:
+        screen = tty.wait_for("Pins to raise (2 of 2 chosen)", " > [x] aaa  ==1.0")
+        assert "Major:" in screen
+        assert "Minor:" in screen
+        tty.type(b"j ")  # onto bbb, untick it
+        tty.wait_for("(1 of 2 chosen)")
+        tty.type(b"\r")
+        code, stdout = tty.finish()
+    assert code == 0, stdout + tty.screen.decode(errors="replace")
+    assert reqs.read_text() == "aaa==2.0  # the first\nbbb>=1.0\n"
+    assert "wrote 1 file" in stdout
+
+
+def test_bump_interactive_cancelled_writes_nothing(scene: Scene) -> None:
+    scene.publish("aaa", "1.0", "2.0")
+    reqs = scene.tmp_path / "requirements.txt"
+    reqs.write_text("aaa==1.0\n")
+    with terminal(scene, command=("bump", "--interactive", str(reqs))) as tty:
+        tty.wait_for("Pins to raise (1 of 1 chosen)")
+        tty.type(b"q")
+        code, stdout = tty.finish()
+    assert code == 0, stdout + tty.screen.decode(errors="replace")
+    assert reqs.read_text() == "aaa==1.0\n"
+    assert "wrote" not in stdout

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from pipfresh.cli.exitcodes import ExitCode
 from pipfresh.cli.options import add_scan_options, add_verbose, color_wanted, config_from
+
+if TYPE_CHECKING:
+    from pipfresh.bump.report import BumpReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     action.add_argument(
         "--dry-run", action="store_true", help="print what --write would change, as a diff"
+    )
+    parser.add_argument(
+        "--interactive",
+        action="store_true",
+        help="pick the pins to raise from a list on the terminal, then write them "
+        "(with --dry-run: print their diff instead)",
     )
     add_scan_options(parser)
     python = parser.add_argument_group("python to support")
@@ -43,9 +53,19 @@ def run(args: argparse.Namespace) -> int:
     from pipfresh.bump.engine import apply, bump, diff
     from pipfresh.bump.model import BumpInputError
     from pipfresh.bump.report import render_table, report_json
+    from pipfresh.errors import UsageError
     from pipfresh.ui.safe import printable
 
     out, err = sys.stdout, sys.stderr
+    if args.interactive and args.format != "table":
+        raise UsageError(
+            "pipfresh bump: --interactive shows a table; it cannot be used with --format"
+        )
+    if args.interactive and not sys.stdin.isatty():
+        raise UsageError(
+            "pipfresh bump --interactive needs a terminal (stdin is not one); "
+            "pass -w to raise every pin, or --dry-run to see the diff"
+        )
     on_request = None
     if args.verbose:
 
@@ -63,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
             on_request=on_request,
         )
         written: tuple[object, ...] = ()
+        if args.interactive:
+            report = _choose(report)
         if args.dry_run:
             patch = diff(report)
-        elif args.write:
+        elif args.write or args.interactive:
             written = apply(report)
     except BumpInputError as exc:
         err.write(f"pipfresh: error: {printable(str(exc))}\n")
@@ -93,3 +115,24 @@ def run(args: argparse.Namespace) -> int:
     if args.exit_code and report.changes:
         return ExitCode.OUTDATED
     return ExitCode.OK
+
+
+def _choose(report: BumpReport) -> BumpReport:
+    """The report narrowed to the pins picked on the terminal (nothing when cancelled)."""
+    from pipfresh.bump.choose import TEXTS, held_lines, only, rows_of
+    from pipfresh.ui.pick import pick
+    from pipfresh.ui.picker import pick_rows, terminal_ready
+    from pipfresh.ui.safe import printable
+
+    rows = rows_of(report)
+    if not rows:
+        return report
+    err = sys.stderr
+    if terminal_ready(sys.stdin, err):
+        chosen = pick_rows(rows, held_lines(report), sys.stdin, err, TEXTS)
+        if chosen is not None:
+            return only(report, chosen)
+    err.write("Pins that can be raised:\n")
+    lines = [printable(f"{r.name} {r.before} -> {r.after} ({r.reason})") for r in rows]
+    picked = pick(lines, sys.stdin.readline, err.write)
+    return only(report, [rows[i].name for i in picked or ()])

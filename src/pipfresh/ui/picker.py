@@ -275,7 +275,23 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= room else text[: room - 3] + "..."
 
 
-def render(state: State, held: Sequence[str], *, width: int = 80, height: int = 24) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """What the picker calls its rows, and the line under its heading."""
+
+    title: str = "Upgrades to make"
+    hint: str = TARGETS
+    held: str = "Not updated:"
+
+
+def render(
+    state: State,
+    held: Sequence[str],
+    *,
+    width: int = 80,
+    height: int = 24,
+    texts: Texts = Texts(),
+) -> list[str]:
     """Pure: the picker's lines (no newlines), each at most ``width - 1`` characters,
     at most ``height - 1`` lines: the rows scroll around the cursor when they do not
     fit, and the held-back list is cut to a few lines first."""
@@ -310,11 +326,13 @@ def render(state: State, held: Sequence[str], *, width: int = 80, height: int = 
             if i == state.cursor:
                 cursor_line = len(body)
             body.append(line)
-    head = [f"Upgrades to make ({len(state.chosen)} of {len(state.rows)} chosen): {HELP}", TARGETS]
+    head = [f"{texts.title} ({len(state.chosen)} of {len(state.rows)} chosen): {HELP}"]
+    if texts.hint:
+        head.append(texts.hint)
     tail: list[str] = []
     if held:
         shown = list(held[:5])
-        tail = ["Not updated:", *(f"  {printable(h)}" for h in shown)]
+        tail = [texts.held, *(f"  {printable(h)}" for h in shown)]
         if len(held) > len(shown):
             tail.append(f"  ... and {len(held) - len(shown)} more")
     room = max(3, height - 1 - len(head) - len(tail))
@@ -355,6 +373,18 @@ def pick_on_terminal(
     (None: as planned; {} when cancelled), or None when the terminal cannot be put in
     raw mode (the caller falls back to the numbered prompt). Ctrl-C restores the
     terminal, then raises KeyboardInterrupt as a Ctrl-C at the numbered prompt does."""
+    return pick_rows(rows_of(plan, offers), held_lines(plan), stdin, stderr)
+
+
+def pick_rows(
+    rows: Sequence[Row],
+    held: Sequence[str],
+    stdin: TextIO,
+    stderr: TextIO,
+    texts: Texts = Texts(),
+) -> dict[str, str | None] | None:
+    """:func:`pick_on_terminal` for any rows: those chosen, by name, with the version
+    picked (None: the row's own ``after``)."""
     import termios
 
     fd = stdin.fileno()
@@ -362,8 +392,7 @@ def pick_on_terminal(
         saved = termios.tcgetattr(fd)
     except termios.error:
         return None
-    state = initial(rows_of(plan, offers))
-    held = held_lines(plan)
+    state = initial(rows)
     drawn = 0
     try:
         raw = termios.tcgetattr(fd)
@@ -375,12 +404,12 @@ def pick_on_terminal(
         termios.tcsetattr(fd, termios.TCSADRAIN, raw)
         stderr.write("\x1b[?25l")  # hide the cursor while drawing
         while state.outcome == "picking":
-            drawn = _draw(stderr, render(state, held, **_size(stderr)), drawn)
+            drawn = _draw(stderr, render(state, held, **_size(stderr), texts=texts), drawn)
             for key in decode(_read_keys(fd)):
                 state = step(state, key)
                 if state.outcome != "picking":
                     break
-        _draw(stderr, render(state, held, **_size(stderr)), drawn)
+        _draw(stderr, render(state, held, **_size(stderr), texts=texts), drawn)
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
         stderr.write("\x1b[?25h")
