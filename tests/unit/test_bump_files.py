@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from pipfresh.bump.files import discover, read_files
-from pipfresh.bump.model import BumpInputError, DepFile, Edit
-from pipfresh.bump.reqfile import parse_requirements
-from pipfresh.bump.specifiers import new_specifier
-from pipfresh.bump.write import apply_edits
+from pipfresh._bump.files import discover, read_files
+from pipfresh._bump.model import BumpInputError, DepFile, Edit
+from pipfresh._bump.reqfile import parse_requirements
+from pipfresh._bump.specifiers import new_specifier
+from pipfresh._bump.write import apply_edits
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bump"
 HAND = FIXTURES / "hand"
@@ -437,7 +437,7 @@ def test_pyproject_round_trip_changes_only_the_version_text(
 
 
 def read_files_text(path: Path, text: str) -> DepFile:
-    from pipfresh.bump.pyproject import parse_pyproject
+    from pipfresh._bump.pyproject import parse_pyproject
 
     return parse_pyproject(path, text)
 

@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipfresh.bump.engine import apply, bump, diff
-    from pipfresh.bump.model import BumpInputError
-    from pipfresh.bump.report import render_table, report_json
+    from pipfresh._bump.engine import apply, bump, diff
+    from pipfresh._bump.model import BumpInputError
+    from pipfresh._bump.report import render_table, report_json
     from pipfresh.ui.safe import printable
 
     out, err = sys.stdout, sys.stderr

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from pipfresh.bump.model import DepFile, Edit, LeaveAlone
+from pipfresh._bump.model import DepFile, Edit, LeaveAlone
 from pipfresh.models import Bump, ProjectError
 from pipfresh.ui.safe import printable
 
