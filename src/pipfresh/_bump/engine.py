@@ -436,8 +436,10 @@ def diff(report: BumpReport) -> str:
 def apply(report: BumpReport) -> tuple[Path, ...]:
     """Write what the report proposes, every file atomically, and return the paths
     written. A file changed on disk since it was read is refused before any is
-    written (BumpInputError)."""
-    from pipfresh._bump.write import write_atomically
+    written (BumpInputError), and so is a file that cannot be replaced (not a regular
+    file, not writable, its folder not writable): every check comes before the first
+    write."""
+    from pipfresh._bump.write import WriteError, write_atomically
 
     changes = rewritten(report)
     for path, (old, _) in changes.items():
@@ -448,5 +450,10 @@ def apply(report: BumpReport) -> tuple[Path, ...]:
             raise BumpInputError(path, None, f"cannot read it again: {exc}") from None
         if on_disk != old:
             raise BumpInputError(path, None, "changed since it was read; run bump again")
-    write_atomically({path: new for path, (_, new) in changes.items()})
+    try:
+        write_atomically({path: new for path, (_, new) in changes.items()})
+    except WriteError as exc:
+        # Only a failure between two renames leaves some files written: name them.
+        done = f" (already written: {', '.join(map(str, exc.written))})" if exc.written else ""
+        raise BumpInputError(exc.path, None, exc.message + done) from None
     return tuple(changes)
