@@ -39,7 +39,7 @@ class PinResult:
             not looked up, or no release).
         proposed: the new specifier; None when the pin stays as written.
         version: the release ``proposed`` was computed from.
-        bump: ``"major"``, ``"minor"``, ``"patch"`` or ``"unknown"`` from the old
+        bump: ``"major"``, ``"minor"``, ``"patch"``, ``"pre"`` or ``"unknown"``, from the old
             minimum to ``version``.
         skipped: why newer releases were passed over (``requires-python``).
         not_checked: why the pin was not looked up (``"unversioned"``, ``"url"``,
