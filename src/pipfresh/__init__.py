@@ -16,6 +16,13 @@ Streaming use (results arrive as the indexes answer)::
 
     async for result in stream_outdated(python=".venv"):
         ...  # a PackageStatus, or a ProjectError for a project that could not be checked
+
+Raising the pins of dependency files (``pipfresh bump``)::
+
+    report = bump(["requirements.txt", "pyproject.toml"])
+    for pin in report.changes:
+        print(report.where(pin), pin.name, pin.now, "->", pin.proposed)
+    apply(report)  # only the version text changes; every file atomically, or none
 """
 
 from __future__ import annotations
@@ -26,11 +33,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Addition",
+    "BumpInputError",
+    "BumpReport",
     "Change",
     "ChangeResult",
     "Dropped",
     "Holder",
     "PackageStatus",
+    "PinResult",
     "PipfreshError",
     "Plan",
     "ProjectError",
@@ -40,6 +50,8 @@ __all__ = [
     "UpdateResult",
     "UpgradeConfig",
     "__version__",
+    "apply",
+    "bump",
     "check_outdated",
     "stream_outdated",
     "update",
@@ -48,14 +60,24 @@ __all__ = [
 # Imports are lazy so that `pipfresh --version` and `--help` do not pay for
 # packaging and aiohttp.
 if TYPE_CHECKING:
-    from pipfresh.api import UpdateResult, check_outdated, stream_outdated, update
+    from pipfresh._bump.model import BumpInputError
+    from pipfresh._bump.report import BumpReport, PinResult
+    from pipfresh.api import UpdateResult, apply, bump, check_outdated, stream_outdated, update
     from pipfresh.errors import PipfreshError
     from pipfresh.models import Holder, PackageStatus, ProjectError, Report, Summary, TargetEnv
     from pipfresh.plan import Addition, Change, Dropped, Plan
     from pipfresh.settings import UpgradeConfig
     from pipfresh.upgrade import ChangeResult
 
+# The bump engine is the private subpackage ``pipfresh._bump``: a subpackage named
+# ``pipfresh.bump`` would, once imported, become the attribute ``pipfresh.bump`` and
+# hide the function of that name (``__getattr__`` is asked only for missing names).
 _LAZY = {
+    "apply": "pipfresh.api",
+    "bump": "pipfresh.api",
+    "BumpInputError": "pipfresh._bump.model",
+    "BumpReport": "pipfresh._bump.report",
+    "PinResult": "pipfresh._bump.report",
     "check_outdated": "pipfresh.api",
     "stream_outdated": "pipfresh.api",
     "update": "pipfresh.api",

@@ -1,4 +1,5 @@
-"""The public Python API: blocking and streaming scans, and updates.
+"""The public Python API: blocking and streaming scans, updates, and raising the pins
+of dependency files (:func:`bump`, :func:`apply`).
 
 :func:`run_update` is the update use case itself, shared by :func:`update` and
 ``pipfresh update``: the CLI renders and confirms through its hooks, the API
@@ -27,6 +28,7 @@ from pipfresh.settings import UpgradeConfig
 from pipfresh.upgrade import ChangeResult
 
 if TYPE_CHECKING:
+    from pipfresh._bump.report import BumpReport
     from pipfresh.doctor.session import DoctorOutcome, TestEvent
     from pipfresh.planning import Planned
 
@@ -497,6 +499,87 @@ def _run_tested(
     return tested
 
 
+# ----- bump --------------------------------------------------------------------------
+
+
+def bump(
+    paths: Iterable[str | os.PathLike[str]] = (),
+    config: UpgradeConfig | None = None,
+    *,
+    python: str | None = None,
+    python_version: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> BumpReport:
+    """Find the pins of dependency files that leave out the newest eligible release,
+    as ``pipfresh bump`` does, and propose new specifiers. Nothing is written: pass
+    the report to :func:`apply` for that.
+
+    Args:
+        paths: requirements/constraints files, ``pyproject.toml`` files or folders
+            (relative ones against ``cwd``). Empty: ``cwd``'s ``pyproject.toml`` and
+            every ``requirements*.txt`` / ``constraints*.txt`` in it. ``-r`` / ``-c``
+            includes are followed, relative to the including file.
+        config: index, cache and selection settings (``pre``, ``target``,
+            ``cooldown``, ``exclude``, the indexes), as for :func:`check_outdated`.
+        python: the interpreter whose Python requirements files (and a pyproject.toml
+            without ``requires-python``) must be supported: a path, a virtual
+            environment folder or a version such as ``"3.12"``, found as
+            :func:`check_outdated` finds its target when None.
+        python_version: that Python given as a version (``"3.9"``) instead; no
+            interpreter is looked for.
+        cwd: the folder searched when ``paths`` is empty, and the one the report's
+            ``file:line`` places are relative to (default: the current folder).
+
+    Returns:
+        A :class:`~pipfresh._bump.report.BumpReport`: one
+        :class:`~pipfresh._bump.report.PinResult` per pin of every file read, in file
+        order (``report.changes``: the ones to rewrite), and the projects no index
+        could answer (``report.errors``), which do not raise.
+
+    Raises:
+        BumpInputError: a file is missing or does not parse (broken TOML, a line pip
+            would reject), or its includes form a cycle; the message names the file
+            and line.
+        UsageError, TargetError, ConfigError: a setting, ``python`` or
+            ``python_version`` cannot be used.
+
+    All of these derive from :class:`PipfreshError`. Must not be called from a
+    running event loop.
+    """
+    from pipfresh._bump.engine import bump as run_bump
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]  # one path, not the characters of one
+    return run_bump(
+        list(paths),
+        config,
+        python=python,
+        python_version=python_version,
+        cwd=None if cwd is None else Path(cwd).resolve(),
+    )
+
+
+def apply(report: BumpReport) -> tuple[Path, ...]:
+    """Write what ``report`` proposes (``report.changes``), as ``pipfresh bump -w`` does.
+
+    Only the version text inside each specifier changes (and a hashed line's
+    ``--hash`` options); every other byte of each file stays as it was. Every file is
+    checked before the first is written, and each is replaced atomically (a temporary
+    file renamed over it), so a file is never left half-written.
+
+    Returns:
+        The files written, in the report's order (empty when nothing changes).
+
+    Raises:
+        BumpInputError: a file changed on disk since :func:`bump` read it, or cannot
+            be replaced (not a regular file, not writable, its folder not writable);
+            nothing was written.
+    """
+    from pipfresh._bump.engine import apply as run_apply
+
+    return run_apply(report)
+
+
 def _names(names: Iterable[str]) -> tuple[str, ...]:
     # A bare string is one name, not its letters: names="requests" is an easy slip.
     return (names,) if isinstance(names, str) else tuple(names)
@@ -512,6 +595,8 @@ def _cache_root(settings: UpgradeConfig) -> Path:
 
 __all__ = [
     "UpdateResult",
+    "apply",
+    "bump",
     "check_outdated",
     "run_update",
     "stream_outdated",

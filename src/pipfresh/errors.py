@@ -8,6 +8,7 @@ and never reach the user::
     ├── UsageError            bad command-line or configuration input (exit 2)
     ├── TargetError           the target interpreter cannot be found or inspected
     ├── ConfigError           a pip or pipfresh configuration file cannot be used
+    ├── BumpInputError        a dependency file ``bump`` cannot read, parse or write (exit 2)
     ├── UpdateError           ``update`` could not be completed
     │   ├── UpdateAborted     stopped before the environment was touched (exit 3)
     │   ├── RolledBack        failed, and the previous versions were restored (exit 4)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from pipfresh.bump.files import read_files
-from pipfresh.bump.model import Edit
-from pipfresh.bump.specifiers import new_specifier
-from pipfresh.bump.write import apply_edits, write_atomically
+from pipfresh._bump.files import read_files
+from pipfresh._bump.model import Edit
+from pipfresh._bump.specifiers import new_specifier
+from pipfresh._bump.write import apply_edits, write_atomically
 from support.venvs import clean_env
 from support.wheels import build_wheel
 

@@ -1,12 +1,12 @@
-"""pipfresh.bump.choose: the rows bump --interactive shows and what a pick keeps."""
+"""pipfresh._bump.choose: the rows bump --interactive shows and what a pick keeps."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipfresh.bump.choose import held_lines, only, rows_of
-from pipfresh.bump.model import Edit, Span
-from pipfresh.bump.report import BumpReport, PinResult
+from pipfresh._bump.choose import held_lines, only, rows_of
+from pipfresh._bump.model import Edit, Span
+from pipfresh._bump.report import BumpReport, PinResult
 
 ROOT = Path("/p")
 REQ = ROOT / "requirements.txt"

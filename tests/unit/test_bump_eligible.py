@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from packaging.version import Version
 
-from pipfresh.bump.eligible import (
+from pipfresh._bump.eligible import (
     Rules,
     current_minimum,
     newest_eligible,

@@ -9,10 +9,10 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from pipfresh.bump.eligible import Rules
-from pipfresh.bump.engine import plan_project
-from pipfresh.bump.model import DepFile, FileKind, Pin, Span
-from pipfresh.bump.specifiers import new_specifier
+from pipfresh._bump.eligible import Rules
+from pipfresh._bump.engine import plan_project
+from pipfresh._bump.model import DepFile, FileKind, Pin, Span
+from pipfresh._bump.specifiers import new_specifier
 from pipfresh.models import IndexFile, ProjectPage
 
 ROOT = Path("/project")

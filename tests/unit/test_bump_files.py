@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from pipfresh.bump.files import discover, read_files
-from pipfresh.bump.model import BumpInputError, DepFile, Edit
-from pipfresh.bump.reqfile import parse_requirements
-from pipfresh.bump.specifiers import new_specifier
-from pipfresh.bump.write import apply_edits
+from pipfresh._bump.files import discover, read_files
+from pipfresh._bump.model import BumpInputError, DepFile, Edit
+from pipfresh._bump.reqfile import parse_requirements
+from pipfresh._bump.specifiers import new_specifier
+from pipfresh._bump.write import apply_edits
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bump"
 HAND = FIXTURES / "hand"
@@ -437,7 +437,7 @@ def test_pyproject_round_trip_changes_only_the_version_text(
 
 
 def read_files_text(path: Path, text: str) -> DepFile:
-    from pipfresh.bump.pyproject import parse_pyproject
+    from pipfresh._bump.pyproject import parse_pyproject
 
     return parse_pyproject(path, text)
 
@@ -478,14 +478,53 @@ def test_strings_the_scanner_cannot_place_are_listed_but_left_alone(tmp_path: Pa
 
 # --------------------------------------------------------------- real projects' files
 
-REAL = sorted(p for p in (FIXTURES / "real").rglob("*") if p.is_file())
+REAL = FIXTURES / "real"
+# Each real corpus entry by the file a user would name: the others are read through it.
+REAL_ROOTS = [
+    REAL / "flask" / "pyproject.toml",
+    REAL / "sigstore-python" / "requirements.txt",
+    REAL / "aiohttp" / "requirements" / "constraints.in",
+]
+REAL_FILES = [
+    (root, dep) for root in REAL_ROOTS for dep in read_files([root], root.parent) if dep.pins
+]
 
 
-@pytest.mark.parametrize("path", REAL, ids=lambda p: p.relative_to(FIXTURES).as_posix())
-def test_real_files_change_only_inside_each_specifier(path: Path) -> None:
-    dep = read_one(path)
+def test_the_real_roots_reach_every_real_file() -> None:
+    reached = {dep.path.resolve() for root in REAL_ROOTS for dep in read_files([root], root.parent)}
+    on_disk = {p.resolve() for p in REAL.rglob("*") if p.is_file()}
+    assert reached == on_disk
+
+
+def test_the_aiohttp_tree_is_followed_through_r_and_c() -> None:
+    root = REAL_ROOTS[2]
+    deps = read_files([root], root.parent)
+    assert [d.path.name for d in deps] == [
+        "constraints.in",
+        "cython.in",
+        "multidict.in",
+        "dev.in",
+        "lint.in",
+        "test.in",
+        "broken-projects.in",
+        "base.in",
+        "runtime-deps.in",
+        "doc.in",
+        "doc-spelling.in",
+    ]
+    kinds = {d.path.name: d.kind for d in deps}
+    assert kinds["broken-projects.in"] == "constraints"  # reached through -c only
+    assert kinds["runtime-deps.in"] == "requirements"
+
+
+@pytest.mark.parametrize(
+    ("root", "dep"),
+    REAL_FILES,
+    ids=[dep.path.relative_to(REAL).as_posix() for _, dep in REAL_FILES],
+)
+def test_real_files_change_only_inside_each_specifier(root: Path, dep: DepFile) -> None:
+    path = dep.path
     editable = [p for p in dep.pins if p.span is not None]
-    assert editable
     versions = {p.canonical: "99.1.0" for p in editable}
     new = bumped(dep, versions)
     moved = {p.line for p in editable if new_specifier(p.specifier, Version("99.1.0"))}
@@ -501,3 +540,21 @@ def test_real_files_change_only_inside_each_specifier(path: Path) -> None:
     assert [(p.name, p.section, p.extras, p.marker) for p in again.pins] == [
         (p.name, p.section, p.extras, p.marker) for p in dep.pins
     ]
+
+
+def test_real_files_have_pins_to_move() -> None:
+    moved = {
+        dep.path.relative_to(REAL).as_posix(): sum(
+            1
+            for p in dep.pins
+            if p.span is not None and new_specifier(p.specifier, Version("99.1.0"))
+        )
+        for _, dep in REAL_FILES
+    }
+    assert {k: v for k, v in moved.items() if v} == {
+        "flask/pyproject.toml": 9,
+        "sigstore-python/requirements.txt": 32,
+        "aiohttp/requirements/broken-projects.in": 1,
+        "aiohttp/requirements/test.in": 1,
+        "aiohttp/requirements/runtime-deps.in": 7,
+    }

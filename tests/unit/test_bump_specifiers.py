@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from pipfresh.bump.specifiers import blocking_clause, new_specifier
+from pipfresh._bump.specifiers import blocking_clause, new_specifier
 
 CASES = [
     # (old, proposed, new) -- new None: left as written

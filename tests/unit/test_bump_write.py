@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipfresh.bump import write
-from pipfresh.bump.model import Edit, Span
-from pipfresh.bump.write import (
+from pipfresh._bump import write
+from pipfresh._bump.model import Edit, Span
+from pipfresh._bump.write import (
     EditConflict,
     WriteError,
     apply_edits,

@@ -10,7 +10,7 @@ from pipfresh.cli.exitcodes import ExitCode
 from pipfresh.cli.options import add_scan_options, add_verbose, color_wanted, config_from
 
 if TYPE_CHECKING:
-    from pipfresh.bump.report import BumpReport
+    from pipfresh._bump.report import BumpReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,9 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipfresh.bump.engine import apply, bump, diff
-    from pipfresh.bump.model import BumpInputError
-    from pipfresh.bump.report import render_table, report_json
+    from pipfresh._bump.engine import apply, bump, diff
+    from pipfresh._bump.model import BumpInputError
+    from pipfresh._bump.report import render_table, report_json
     from pipfresh.errors import UsageError
     from pipfresh.ui.safe import printable
 
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _choose(report: BumpReport) -> BumpReport:
     """The report narrowed to the pins picked on the terminal (nothing when cancelled)."""
-    from pipfresh.bump.choose import TEXTS, held_lines, only, rows_of
+    from pipfresh._bump.choose import TEXTS, held_lines, only, rows_of
     from pipfresh.ui.pick import pick
     from pipfresh.ui.picker import pick_rows, terminal_ready
     from pipfresh.ui.safe import printable

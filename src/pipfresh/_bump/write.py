@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pipfresh.bump.model import Edit
+from pipfresh._bump.model import Edit
 
 __all__ = ["EditConflict", "WriteError", "apply_edits", "unified_diff", "write_atomically"]
 

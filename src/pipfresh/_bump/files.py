@@ -1,5 +1,5 @@
 """Which dependency files ``bump`` reads, and reading them (the file side's only I/O
-besides :mod:`pipfresh.bump.write`).
+besides :mod:`pipfresh._bump.write`).
 
 With no paths, a folder's ``pyproject.toml`` and every ``requirements*.txt`` /
 ``constraints*.txt`` in it, sorted by name. A folder given as a path is searched the
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipfresh.bump.model import BumpInputError, DepFile, FileKind
-from pipfresh.bump.reqfile import parse_requirements
+from pipfresh._bump.model import BumpInputError, DepFile, FileKind
+from pipfresh._bump.reqfile import parse_requirements
 
 __all__ = ["MAX_FILES", "MAX_FILE_BYTES", "discover", "kind_of", "read_files"]
 
@@ -67,7 +67,7 @@ def _read_one(
     path: Path, kind: FileKind, text: str
 ) -> tuple[DepFile, list[tuple[Path, FileKind, int]]]:
     if kind == "pyproject":
-        from pipfresh.bump.pyproject import parse_pyproject
+        from pipfresh._bump.pyproject import parse_pyproject
 
         return parse_pyproject(path, text), []
     parsed = parse_requirements(path, text, kind)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pipfresh.errors import PipfreshError
+
 FileKind = Literal["requirements", "constraints", "pyproject"]
 
 #: Why a pin is listed but never rewritten.
@@ -65,8 +67,9 @@ class Edit:
     text: str
 
 
-class BumpInputError(Exception):
-    """A dependency file that cannot be used: one line naming the file and line."""
+class BumpInputError(PipfreshError):
+    """A dependency file that cannot be read, parsed or written: one line naming the
+    file and line (``str(error)``); ``message`` is that line without the place."""
 
     def __init__(self, path: Path, line: int | None, message: str) -> None:
         where = f"{path}:{line}" if line is not None else str(path)
@@ -74,3 +77,6 @@ class BumpInputError(Exception):
         self.path = path
         self.line = line
         self.message = message
+
+    def __str__(self) -> str:
+        return str(self.args[0])

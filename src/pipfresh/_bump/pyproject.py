@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipfresh.bump.model import BumpInputError, DepFile, Pin, Span
-from pipfresh.bump.reqfile import pep508_pin
+from pipfresh._bump.model import BumpInputError, DepFile, Pin, Span
+from pipfresh._bump.reqfile import pep508_pin
 
 if sys.version_info >= (3, 11):
     import tomllib

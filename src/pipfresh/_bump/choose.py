@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from packaging.utils import canonicalize_name
 
-from pipfresh.bump.report import BumpReport, PinResult
+from pipfresh._bump.report import BumpReport, PinResult
 from pipfresh.ui.picker import Row, Texts
 
 TEXTS = Texts(

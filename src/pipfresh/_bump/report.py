@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from pipfresh.bump.model import DepFile, Edit, LeaveAlone
+from pipfresh._bump.model import DepFile, Edit, LeaveAlone
 from pipfresh.models import Bump, ProjectError
 from pipfresh.ui.safe import printable
 
@@ -28,11 +28,27 @@ SCHEMA_VERSION = 1
 class PinResult:
     """One pin and what bump proposes for it.
 
-    ``proposed`` is the new specifier (None: the pin stays as written); ``version``
-    the release it was computed from; ``latest`` the newest release the rules allow,
-    whatever Python it needs; ``skipped`` why newer releases were passed over;
-    ``together`` the other pins of the same project ("file:line"), bumped to the
-    same version; ``note`` a reason the proposal could not be made in full.
+    Attributes:
+        path: the file (absolute); ``line``: where the requirement starts (1-based).
+        name: the project as written; ``section``: where it sits (``"requirements"``,
+            ``"constraints"``, ``"project.dependencies"``,
+            ``"project.optional-dependencies.<extra>"``, ``"dependency-groups.<group>"``,
+            ``"build-system.requires"``).
+        now: the specifier as written (``""`` when unversioned).
+        latest: the newest release the rules allow, whatever Python it needs (None:
+            not looked up, or no release).
+        proposed: the new specifier; None when the pin stays as written.
+        version: the release ``proposed`` was computed from.
+        bump: ``"major"``, ``"minor"``, ``"patch"``, ``"pre"`` or ``"unknown"``, from the old
+            minimum to ``version``.
+        skipped: why newer releases were passed over (``requires-python``).
+        not_checked: why the pin was not looked up (``"unversioned"``, ``"url"``,
+            ``"path"``, ``"vcs"``, ``"editable"``, ``"unparsable-version"``,
+            ``"excluded"``).
+        together: the other pins of the same project (``"file:line"``), bumped to the
+            same version.
+        note: a reason the proposal could not be made in full.
+        edits: the replacements :func:`pipfresh.apply` makes for this pin.
     """
 
     path: Path
@@ -58,8 +74,24 @@ class PinResult:
 @dataclass(frozen=True, slots=True)
 class BumpReport:
     """Every pin of the files read, in file order, and the projects that could not be
-    looked up. ``python``: the Python requirements files were judged for ("3.12.1"),
-    None when none was needed."""
+    looked up.
+
+    Attributes:
+        files: the files read (each a ``DepFile``: ``path``, ``kind``, ``text``,
+            ``pins``, ``includes``), in the order first met, includes after the file
+            naming them.
+        pins: one :class:`PinResult` per requirement of those files, in file order.
+        errors: the projects no index could answer (``name``, ``reason``); their pins
+            stay as written.
+        python: the Python requirements files were judged for (``"3.12.1"``), None
+            when none was needed.
+        warnings: one line each, about the run rather than a pin.
+        seconds: how long :func:`pipfresh.bump` took.
+        root: the folder ``file:line`` places are shown relative to.
+
+    ``changes`` are the pins to rewrite; ``edits`` every replacement :func:`pipfresh.apply`
+    makes; ``where(pin)`` is a pin's ``file:line`` as shown.
+    """
 
     files: tuple[DepFile, ...]
     pins: tuple[PinResult, ...]

@@ -1,6 +1,9 @@
 """``pipfresh bump``: raise outdated version pins in dependency files.
 
-Two rooms, joined only by :mod:`pipfresh.bump.model`:
+Private (``_bump``) because the public function is ``pipfresh.bump``: a subpackage of
+that name would become the attribute ``pipfresh.bump`` once imported and shadow it.
+
+Two rooms, joined only by :mod:`pipfresh._bump.model`:
 
 - the file side (no network): find and read the files, keep the exact source span of
   every specifier, compute a new specifier in the style written, rewrite, write

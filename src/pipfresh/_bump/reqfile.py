@@ -22,7 +22,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from pipfresh.bump.model import BumpInputError, DepFile, FileKind, LeaveAlone, Pin, Span
+from pipfresh._bump.model import BumpInputError, DepFile, FileKind, LeaveAlone, Pin, Span
 
 __all__ = ["Include", "ParsedFile", "parse_requirements", "pep508_pin", "specifier_bounds"]
 

@@ -4,8 +4,8 @@ The pages come through the scan's own machinery: the same settings, pip's index
 configuration and credentials, the cache (fresh entries answer, stale ones make the
 requests conditional, and a digest of each answer is stored), the same
 :class:`~pipfresh.index.client.IndexClient` with its concurrency bound, and
-``--offline``. What a pin may move to is :mod:`pipfresh.bump.eligible`'s; how its
-specifier is rewritten is the file side's (:func:`pipfresh.bump.specifiers.new_specifier`).
+``--offline``. What a pin may move to is :mod:`pipfresh._bump.eligible`'s; how its
+specifier is rewritten is the file side's (:func:`pipfresh._bump.specifiers.new_specifier`).
 
 Pins of one project, in one file or several, are bumped together: to the newest
 release every one of them may take, so the files keep agreeing with each other.
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from packaging.version import Version
 
-from pipfresh.bump.eligible import Choice, Rules, current_minimum, newest_eligible, python_floor
-from pipfresh.bump.model import BumpInputError, DepFile, Edit, Pin, Span
-from pipfresh.bump.report import BumpReport, PinResult
+from pipfresh._bump.eligible import Choice, Rules, current_minimum, newest_eligible, python_floor
+from pipfresh._bump.model import BumpInputError, DepFile, Edit, Pin, Span
+from pipfresh._bump.report import BumpReport, PinResult
 from pipfresh.errors import IndexError_, UsageError
 from pipfresh.models import ProjectError, ProjectPage
 from pipfresh.select import IncompletePage, Release, bump_level, python_release
@@ -181,7 +181,7 @@ def plan_project(
 
 
 def _blocking(specifier: str, version: Version) -> str | None:
-    from pipfresh.bump.specifiers import blocking_clause
+    from pipfresh._bump.specifiers import blocking_clause
 
     try:
         return blocking_clause(specifier, version)
@@ -237,13 +237,13 @@ def bump(
     ``constraints*.txt`` in ``cwd``), look their pins up and propose new specifiers.
 
     Nothing is written: :func:`apply` writes what the report proposes. A file that
-    cannot be used raises :class:`~pipfresh.bump.model.BumpInputError`; bad settings
+    cannot be used raises :class:`~pipfresh._bump.model.BumpInputError`; bad settings
     a :class:`~pipfresh.errors.PipfreshError`. ``python`` (an interpreter, venv or
     version, as the scan takes it) or ``python_version`` ("3.12") is the Python that
     requirements files and projects without ``requires-python`` are judged for.
     """
-    from pipfresh.bump.files import read_files
-    from pipfresh.bump.specifiers import new_specifier
+    from pipfresh._bump.files import read_files
+    from pipfresh._bump.specifiers import new_specifier
     from pipfresh.scan import excluded_by, load_setup
 
     started = time.perf_counter()
@@ -411,7 +411,7 @@ async def _fetch(
 
 def rewritten(report: BumpReport) -> dict[Path, tuple[str, str]]:
     """{path: (old text, new text)} for every file the report changes."""
-    from pipfresh.bump.write import apply_edits
+    from pipfresh._bump.write import apply_edits
 
     by_path: dict[Path, list[Edit]] = {}
     for edit in report.edits:
@@ -425,7 +425,7 @@ def rewritten(report: BumpReport) -> dict[Path, tuple[str, str]]:
 
 def diff(report: BumpReport) -> str:
     """What :func:`apply` would change, as a unified diff."""
-    from pipfresh.bump.write import unified_diff
+    from pipfresh._bump.write import unified_diff
 
     return "".join(
         unified_diff(Path(report.shown(path)), old, new)
@@ -436,8 +436,10 @@ def diff(report: BumpReport) -> str:
 def apply(report: BumpReport) -> tuple[Path, ...]:
     """Write what the report proposes, every file atomically, and return the paths
     written. A file changed on disk since it was read is refused before any is
-    written (BumpInputError)."""
-    from pipfresh.bump.write import write_atomically
+    written (BumpInputError), and so is a file that cannot be replaced (not a regular
+    file, not writable, its folder not writable): every check comes before the first
+    write."""
+    from pipfresh._bump.write import WriteError, write_atomically
 
     changes = rewritten(report)
     for path, (old, _) in changes.items():
@@ -448,5 +450,10 @@ def apply(report: BumpReport) -> tuple[Path, ...]:
             raise BumpInputError(path, None, f"cannot read it again: {exc}") from None
         if on_disk != old:
             raise BumpInputError(path, None, "changed since it was read; run bump again")
-    write_atomically({path: new for path, (_, new) in changes.items()})
+    try:
+        write_atomically({path: new for path, (_, new) in changes.items()})
+    except WriteError as exc:
+        # Only a failure between two renames leaves some files written: name them.
+        done = f" (already written: {', '.join(map(str, exc.written))})" if exc.written else ""
+        raise BumpInputError(exc.path, None, exc.message + done) from None
     return tuple(changes)
