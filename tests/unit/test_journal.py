@@ -192,3 +192,24 @@ def test_started_is_shown_in_local_time_to_the_minute(monkeypatch: pytest.Monkey
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_remove_in_background_leaves_no_stash_and_the_next_run_clears_leftovers(
+    tmp_path: Path,
+) -> None:
+    folder = state(tmp_path)
+    journal.write(folder, record())
+    (folder / "stash" / "00000").mkdir(parents=True)
+    (folder / "stash" / "00000" / "000000").write_bytes(b"kept")
+    journal.remove(folder, in_background=True)
+    # The journal and the stash are gone at once; a trash folder may still be there
+    # while the detached deleter works.
+    assert not journal.journal_path(folder).exists()
+    assert not (folder / "stash").exists()
+    assert all(p.name.startswith(journal.TRASH_PREFIX) for p in folder.iterdir())
+    # A deleter killed halfway leaves its trash: the next run takes it.
+    left = folder / f"{journal.TRASH_PREFIX}1-deadbeef" / "00000"
+    left.mkdir(parents=True)
+    (left / "000000").write_bytes(b"kept")
+    journal.remove_leftovers(folder)
+    assert not any(p.name == f"{journal.TRASH_PREFIX}1-deadbeef" for p in folder.iterdir())

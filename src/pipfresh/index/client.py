@@ -374,8 +374,12 @@ class IndexClient:
         """Stream the file at ``url`` into ``dest``; returns its size in bytes.
 
         Never held in memory: written to a temporary file beside ``dest`` as it
-        arrives, hashed on the way, fsynced and renamed into place, so ``dest`` is
-        either absent or the whole, checked file. Retries, auth and TLS as for
+        arrives, hashed on the way and renamed into place, so ``dest`` is either
+        absent or the whole, checked file. Not fsynced: every caller writes into a
+        temporary folder, or into the download cache, whose files are hashed again
+        before any use in a later process (:meth:`pipfresh.upgrade.downloads.
+        DownloadCache.get`): a file a power cut truncated is found and fetched again,
+        and 130 fsyncs cost an update about a second. Retries, auth and TLS as for
         :meth:`download`; the request may outlive its deadline while it keeps
         averaging MIN_DOWNLOAD_RATE. Raises :class:`HashMismatch`,
         :class:`NotFound`, :class:`TooLarge` (past ``max_bytes``) or a network error;
@@ -397,7 +401,6 @@ class IndexClient:
                     raise NotFound(f"not found: {shown}", project=project, url=shown)
             if sha256 is not None:
                 _compare_sha256(sink.sha256.hexdigest(), sha256, project=project, shown=shown)
-            os.fsync(fd)
             os.close(fd)
             fd = -1
             os.replace(temp, dest)

@@ -279,7 +279,7 @@ def execute(
                         # The commit: an interrupt before it is rolled back (below),
                         # and none may land halfway through it.
                         with _signals_ignored():
-                            journal.remove(folder)
+                            journal.remove(folder, in_background=True)
             except KeyboardInterrupt as exc:
                 failure = "terminated" if isinstance(exc, Terminated) else "interrupted"
             except OSError as exc:
@@ -490,6 +490,7 @@ def recover_interrupted(target: TargetEnv) -> str | None:
     if record is None:
         # A stash without a journal: an update that finished, killed while cleaning up.
         stash.remove_stash(folder / journal.STASH_DIR)
+        journal.remove_leftovers(folder)
         return None
     now = _snapshot(read_installed(target.sys_path))
     moved = sorted(n for n in set(now) | set(record.before) if now.get(n) != record.before.get(n))

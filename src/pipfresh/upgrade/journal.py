@@ -41,6 +41,8 @@ FORMAT = 2
 STATE_DIR = STATE_DIR_NAME  # one name, which stash.plan_kept also refuses in a RECORD
 JOURNAL_NAME = "journal.json"
 STASH_DIR = "stash"
+#: Stashes of committed updates, renamed to be deleted in the background.
+TRASH_PREFIX = "trash-"
 LOCK_NAME = "lock"
 #: A journal larger than this is not one pipfresh wrote.
 MAX_JOURNAL_BYTES = 256 * 1024 * 1024
@@ -257,13 +259,70 @@ def parse(path: str, document: object, roots: Sequence[str] | None = None) -> Jo
     )
 
 
-def remove(folder: Path) -> None:
+def remove(folder: Path, *, in_background: bool = False) -> None:
     """Delete the journal, then the stash: a crash halfway through leaves loose kept
-    files (cleaned up by the next run), never a journal naming deleted ones."""
+    files (cleaned up by the next run), never a journal naming deleted ones.
+
+    ``in_background`` (a committed update): the stash is renamed to a ``trash-``
+    folder and deleted by a detached process, so that the update ends without waiting
+    for the unlinks of every replaced file (0.4-0.6 s for a 120-package update). What
+    a killed deleter leaves, the next update deletes (:func:`remove_leftovers`)."""
     with contextlib.suppress(FileNotFoundError):
         journal_path(folder).unlink()
     fsync_folder(folder)
-    shutil.rmtree(folder / STASH_DIR, ignore_errors=True)
+    stash = folder / STASH_DIR
+    if in_background and os.name == "posix":
+        trash = folder / f"{TRASH_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            os.rename(stash, trash)
+        except FileNotFoundError:
+            return
+        except OSError:
+            pass  # deleted here, below
+        else:
+            if _delete_detached(trash):
+                return
+            stash = trash
+    shutil.rmtree(stash, ignore_errors=True)
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete what earlier updates' background deleters left (killed, or still at it:
+    both ignore what the other already deleted)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(TRASH_PREFIX) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _delete_detached(path: Path) -> bool:
+    """Start a process of its own session that deletes ``path``; whether it started.
+    It inherits no file descriptor (the environment's lock stays this process's), and
+    it forks once more so that the child this process waits for ends at once: no
+    zombie is left to a long-lived caller of the Python API."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, shutil, sys\n"
+        "if os.fork() == 0:\n"
+        "    shutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+        "os._exit(0)\n"
+    )
+    try:
+        started = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", code, str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return started.returncode == 0
 
 
 def pending_warning(target: TargetEnv) -> str | None:
