@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from pipfresh.bump.model import DepFile, Edit, LeaveAlone
-from pipfresh.models import Bump, ProjectError
+from pipfresh.models import Bump, Holder, ProjectError
 from pipfresh.ui.safe import printable
 
 #: Why a pin was not looked at: the file's own reasons, or an --exclude pattern.
@@ -32,7 +32,9 @@ class PinResult:
     the release it was computed from; ``latest`` the newest release the rules allow,
     whatever Python it needs; ``skipped`` why newer releases were passed over;
     ``together`` the other pins of the same project ("file:line"), bumped to the
-    same version; ``note`` a reason the proposal could not be made in full.
+    same version; ``note`` a reason the proposal could not be made in full;
+    ``held_back_by`` (``--consistent``) the other pins whose requirements keep this
+    one below ``latest``.
     """
 
     path: Path
@@ -48,6 +50,7 @@ class PinResult:
     not_checked: NotChecked | None = None
     together: tuple[str, ...] = ()
     note: str | None = None
+    held_back_by: tuple[Holder, ...] = ()
     edits: tuple[Edit, ...] = field(default=(), repr=False)
 
     @property
@@ -139,6 +142,8 @@ def render_table(report: BumpReport, out: TextIO, *, color: bool, width: int | N
             notes.append(f"{where}: {name}: {printable(pin.skipped[0])}{extra}")
         if pin.note:
             notes.append(f"{where}: {name}: {printable(pin.note)}")
+        if pin.held_back_by:
+            notes.append(f"{where}: {name}: held back by {printable(held_text(pin.held_back_by))}")
     text += [_lines(note, "", color) for note in notes]
     for error in report.errors:
         text.append(
@@ -203,7 +208,16 @@ def pin_dict(report: BumpReport, pin: PinResult) -> dict[str, Any]:
         "left_alone": pin.not_checked,
         "bumped_with": list(pin.together),
         "note": pin.note,
+        "held_back_by": [
+            {"name": h.name, "version": h.version, "requirement": h.requirement}
+            for h in pin.held_back_by
+        ],
     }
+
+
+def held_text(holders: Iterable[Holder]) -> str:
+    """ "a 2.0 requires b<2, c 1.1 requires b<1.9", as the scan words it."""
+    return ", ".join(f"{h.name} {h.version} requires {h.requirement}" for h in holders)
 
 
 def report_json(report: BumpReport) -> str:

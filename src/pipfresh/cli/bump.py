@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     action.add_argument(
         "--dry-run", action="store_true", help="print what --write would change, as a diff"
     )
+    parser.add_argument(
+        "--consistent",
+        action="store_true",
+        help="in files that pin a set with == (pip-compile output, constraints), raise "
+        "the pins only as far as they stay consistent with each other",
+    )
     add_scan_options(parser)
     python = parser.add_argument_group("python to support")
     python.add_argument(
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             python=args.python,
             python_version=args.python_version,
             on_request=on_request,
+            consistent=args.consistent,
         )
         written: tuple[object, ...] = ()
         if args.dry_run:

@@ -1,0 +1,143 @@
+"""``pipfresh bump --consistent`` against the local index: a file's ``==`` pins are
+raised only as far as the pinned versions' own requirements allow, and the pins that
+hold one back are named (table and JSON)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from integration.test_scan_helpers import describe, pipfresh_env, run_pipfresh
+from support.index_server import IndexServer
+from support.wheels import WheelFactory
+
+
+def publish(
+    server: IndexServer, wheels: WheelFactory, name: str, version: str, *requires: str
+) -> None:
+    server.add(wheels(name, version, requires=requires))
+
+
+def bump(server: IndexServer, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_pipfresh(
+        "bump",
+        "--python-version",
+        "3.11",
+        "--index-url",
+        server.url,
+        *args,
+        env=pipfresh_env(tmp_path),
+        cwd=tmp_path,
+    )
+
+
+def pins(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
+    assert result.returncode == 0, describe(result)
+    document = json.loads(result.stdout)
+    return {p["package"]: p for p in document["pins"]}
+
+
+def holder_graph(server: IndexServer, wheels: WheelFactory) -> None:
+    # aaa's newest release caps bbb below 2, so a consistent set stops bbb at 1.5.
+    for version in ("1.0", "1.5", "2.0"):
+        publish(server, wheels, "bbb", version)
+    publish(server, wheels, "aaa", "1.0", "bbb>=1")
+    publish(server, wheels, "aaa", "2.0", "bbb<2")
+    publish(server, wheels, "ccc", "1.0")
+    publish(server, wheels, "ccc", "3.0")
+
+
+def test_consistent_holds_a_pin_below_what_another_pins_newest_release_allows(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    holder_graph(index_server, wheel_factory)
+    (tmp_path / "requirements.txt").write_text("aaa==1.0\nbbb==1.0\nccc==1.0\n")
+
+    plain = pins(bump(index_server, tmp_path, "--format", "json"))
+    assert {n: p["proposed"] for n, p in plain.items()} == {
+        "aaa": "==2.0",
+        "bbb": "==2.0",
+        "ccc": "==3.0",
+    }
+    assert all(p["held_back_by"] == [] for p in plain.values())
+
+    held = pins(bump(index_server, tmp_path, "--consistent", "--format", "json"))
+    assert {n: (p["proposed"], p["latest"]) for n, p in held.items()} == {
+        "aaa": ("==2.0", "2.0"),
+        "bbb": ("==1.5", "2.0"),
+        "ccc": ("==3.0", "3.0"),
+    }
+    assert held["bbb"]["held_back_by"] == [
+        {"name": "aaa", "version": "2.0", "requirement": "bbb<2"}
+    ]
+    assert held["bbb"]["bump"] == "minor"
+
+    table = bump(index_server, tmp_path, "--consistent")
+    assert table.returncode == 0, describe(table)
+    lines = table.stdout.splitlines()
+    row = next(line for line in lines if line.startswith("requirements.txt:2"))
+    assert row.split() == ["requirements.txt:2", "bbb", "==1.0", "2.0", "==1.5", "minor"]
+    assert "requirements.txt:2: bbb: held back by aaa 2.0 requires bbb<2" in lines
+
+    written = bump(index_server, tmp_path, "--consistent", "-w")
+    assert written.returncode == 0, describe(written)
+    assert (tmp_path / "requirements.txt").read_text() == "aaa==2.0\nbbb==1.5\nccc==3.0\n"
+    again = pins(bump(index_server, tmp_path, "--consistent", "--format", "json"))
+    assert not any(p["changes"] for p in again.values())
+    assert again["bbb"]["held_back_by"] == [
+        {"name": "aaa", "version": "2.0", "requirement": "bbb<2"}
+    ]
+
+
+def test_a_pin_already_at_its_cap_is_not_moved_and_says_who_holds_it(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    holder_graph(index_server, wheel_factory)
+    (tmp_path / "constraints.txt").write_text("aaa==2.0\nbbb==1.5\n")
+
+    held = pins(bump(index_server, tmp_path, "--consistent", "--format", "json"))
+    assert held["bbb"]["changes"] is False
+    assert held["bbb"]["held_back_by"] == [
+        {"name": "aaa", "version": "2.0", "requirement": "bbb<2"}
+    ]
+    exit_code = bump(index_server, tmp_path, "--consistent", "--exit-code")
+    assert exit_code.returncode == 0, describe(exit_code)
+    plain = bump(index_server, tmp_path, "--exit-code")
+    assert plain.returncode == 1, describe(plain)
+
+
+def test_the_files_agree_when_one_holds_a_project_lower(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    holder_graph(index_server, wheel_factory)
+    (tmp_path / "requirements.txt").write_text("aaa==1.0\nbbb==1.0\n")
+    (tmp_path / "requirements-dev.txt").write_text("bbb>=1.0\n")
+
+    held = bump(index_server, tmp_path, "--consistent", "--format", "json")
+    assert held.returncode == 0, describe(held)
+    proposed = {(p["file"], p["package"]): p["proposed"] for p in json.loads(held.stdout)["pins"]}
+    assert proposed == {
+        ("requirements-dev.txt", "bbb"): ">=1.5",
+        ("requirements.txt", "aaa"): "==2.0",
+        ("requirements.txt", "bbb"): "==1.5",
+    }
+
+
+def test_consistent_without_exact_pins_says_it_did_nothing_more(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    holder_graph(index_server, wheel_factory)
+    (tmp_path / "requirements.txt").write_text("aaa>=1.0\nbbb>=1.0\n")
+
+    result = bump(index_server, tmp_path, "--consistent", "--format", "json")
+    assert result.returncode == 0, describe(result)
+    assert result.stderr == (
+        "pipfresh: warning: --consistent: no file read pins a set with ==, "
+        "so every pin was bumped on its own\n"
+    )
+    assert {p["package"]: p["proposed"] for p in json.loads(result.stdout)["pins"]} == {
+        "aaa": ">=2.0",
+        "bbb": ">=2.0",
+    }
