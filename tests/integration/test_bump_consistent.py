@@ -141,3 +141,45 @@ def test_consistent_without_exact_pins_says_it_did_nothing_more(
         "aaa": ">=2.0",
         "bbb": ">=2.0",
     }
+
+
+def test_a_held_hashed_pin_gets_the_hashes_of_the_version_it_stops_at(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    # bbb 1.5 ships only a Windows wheel: a file serves every platform, so it counts.
+    files = {
+        version: index_server.add(wheel_factory("bbb", version, tag=tag))
+        for version, tag in (("1.0", "py3-none-any"), ("1.5", "cp311-cp311-win_amd64"))
+    }
+    publish(index_server, wheel_factory, "bbb", "2.0")
+    publish(index_server, wheel_factory, "aaa", "1.0")
+    publish(index_server, wheel_factory, "aaa", "2.0", "bbb<2")
+    (tmp_path / "requirements.txt").write_text(
+        f"aaa==1.0\nbbb==1.0 \\\n    --hash=sha256:{files['1.0'].sha256}\n"
+    )
+
+    written = bump(index_server, tmp_path, "--consistent", "-w")
+    assert written.returncode == 0, describe(written)
+    assert (tmp_path / "requirements.txt").read_text() == (
+        f"aaa==2.0\nbbb==1.5 \\\n    --hash=sha256:{files['1.5'].sha256}\n"
+    )
+
+
+def test_a_pin_whose_newest_release_needs_what_the_set_cannot_give_says_so(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    # aaa 2.0 needs ddd>=2, but ddd is excluded: aaa stays at 1.5, and the reason is
+    # aaa's own requirement (no other pin holds it).
+    for version in ("1.0", "2.0"):
+        publish(index_server, wheel_factory, "ddd", version)
+    publish(index_server, wheel_factory, "aaa", "1.0")
+    publish(index_server, wheel_factory, "aaa", "1.5", "ddd>=1")
+    publish(index_server, wheel_factory, "aaa", "2.0", "ddd>=2")
+    (tmp_path / "requirements.txt").write_text("aaa==1.0\nddd==1.0\n")
+
+    held = pins(
+        bump(index_server, tmp_path, "--consistent", "--exclude", "ddd", "--format", "json")
+    )
+    assert (held["aaa"]["proposed"], held["aaa"]["held_back_by"]) == ("==1.5", [])
+    assert held["aaa"]["note"] == "not 2.0: it requires ddd>=2, and ddd stays at 1.0"
+    assert held["ddd"]["left_alone"] == "excluded"
