@@ -106,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
             args.python, config_from(args), names=names, inspection=inspection, report_unknown=True
         )
         _command_typo(args, scan)
-        direct = direct_set(scan, Path.cwd(), strict=args.direct, names=bool(names))
-        if args.direct:
+        direct = None
+        # The plain table has no place for it: that scan does not pay for reading files.
+        if args.direct or args.format in ("json", "jsonl"):
+            direct = direct_set(scan, Path.cwd(), strict=args.direct, names=bool(names))
+        if args.direct and direct is not None:
             scan.dists = [d for d in scan.dists if d.canonical_name in direct.names]
         return _scan_and_render(args, scan, direct)
 
@@ -138,7 +141,7 @@ def direct_set(scan: ScanInput, cwd: Path, *, strict: bool, names: bool) -> Dire
     return DirectSet(not_required(dists, scan.target.markers, scan.requirements.extras))
 
 
-def _scan_and_render(args: argparse.Namespace, scan: ScanInput, direct: DirectSet) -> int:
+def _scan_and_render(args: argparse.Namespace, scan: ScanInput, direct: DirectSet | None) -> int:
     from pipfresh.auth import redact_text
     from pipfresh.models import PackageStatus, ProjectError
     from pipfresh.scan import run as run_scan
@@ -152,13 +155,14 @@ def _scan_and_render(args: argparse.Namespace, scan: ScanInput, direct: DirectSe
         log_setup(scan)
     progress = ProgressLine(err, len(scan.dists), enabled=err.isatty() and not args.verbose)
     out = sys.stdout
+    known = None if direct is None else direct.names
 
     def on_result(result: PackageStatus | ProjectError) -> None:
         progress.update(result)
         if args.format == "jsonl" and (
             args.all or isinstance(result, ProjectError) or result.outdated
         ):
-            out.write(serialize.jsonl_result(result, direct.names))
+            out.write(serialize.jsonl_result(result, known))
             out.flush()
         if args.verbose and isinstance(result, ProjectError):
             err.write(f"pipfresh: {printable(result.name)}: {_safe(result.reason)}\n")
@@ -178,7 +182,7 @@ def _scan_and_render(args: argparse.Namespace, scan: ScanInput, direct: DirectSe
             err.write(f"pipfresh: warning: inconsistent environment: {_safe(problem.message)}\n")
 
     if args.format == "json":
-        out.write(serialize.report_json(report, include_all=args.all, direct=direct.names))
+        out.write(serialize.report_json(report, include_all=args.all, direct=known))
     elif args.format == "jsonl":
         out.write(serialize.jsonl_summary(report))
     elif args.format == "freeze":
