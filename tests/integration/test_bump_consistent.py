@@ -183,3 +183,25 @@ def test_a_pin_whose_newest_release_needs_what_the_set_cannot_give_says_so(
     assert (held["aaa"]["proposed"], held["aaa"]["held_back_by"]) == ("==1.5", [])
     assert held["aaa"]["note"] == "not 2.0: it requires ddd>=2, and ddd stays at 1.0"
     assert held["ddd"]["left_alone"] == "excluded"
+
+
+def test_a_pinned_version_without_a_wheel_is_said_once_and_not_checked(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    for name in ("ccc", "ddd"):
+        index_server.add(wheel_factory.sdist(name, "1.0"))
+        publish(index_server, wheel_factory, name, "2.0")
+    (tmp_path / "requirements.txt").write_text("ccc==1.0\nddd==1.0\nghost==1.0\n")
+
+    result = bump(index_server, tmp_path, "--consistent", "--format", "json")
+    assert result.returncode == 3, describe(result)  # ghost is not on the index
+    document = json.loads(result.stdout)
+    assert document["warnings"] == [
+        "--consistent: cannot read what ccc 1.0 requires: no wheel to read them from "
+        "(and 1 more pinned version); their requirements are not checked"
+    ]
+    assert {p["package"]: p["proposed"] for p in document["pins"]} == {
+        "ccc": "==2.0",
+        "ddd": "==2.0",
+        "ghost": None,
+    }

@@ -345,7 +345,7 @@ def resolve_set(
     targets: Mapping[str, Version],
     source: _Source,
     rules: Rules,
-    requires: Mapping[str, tuple[str, ...]],
+    requires: Mapping[tuple[str, Version], tuple[str, ...]],
 ) -> Outcome:
     """The newest consistent versions of ``pinned``'s members, no target past
     ``targets`` (may raise the resolver's errors; the caller says what failed)."""
@@ -357,7 +357,7 @@ def resolve_set(
             name,
             str(m.current),
             kind="index" if m.movable and name in targets else "editable",
-            requires=requires.get(name, ()),
+            requires=requires.get((name, m.current), ()),
         )
         for name, m in pinned.members.items()
     ]
@@ -405,9 +405,11 @@ def resolve_set(
 
 async def _prefetch(
     source: _Source, sets: Sequence[PinnedSet], targets: Mapping[str, Version]
-) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+) -> tuple[dict[tuple[str, Version], tuple[str, ...]], list[str]]:
     """The requirements of every pinned version (the "installed" ones) and of every
-    target, read concurrently before the resolver asks for them one at a time."""
+    target, read concurrently before the resolver asks for them one at a time; and a
+    warning for the pinned versions whose requirements cannot be read (a project the
+    index does not answer for is already among the bump's errors)."""
     wanted: dict[tuple[str, Version], Version] = {}  # (name, version) -> python
     for pinned in sets:
         for name, member in pinned.members.items():
@@ -415,39 +417,46 @@ async def _prefetch(
             target = targets.get(name)
             if target is not None and target > member.current:
                 wanted.setdefault((name, target), pinned.python)
-    warnings: list[str] = []
 
-    async def one(
-        name: str, version: Version, python: Version
-    ) -> tuple[str, str, tuple[str, ...] | None]:
+    async def one(name: str, version: Version, python: Version) -> tuple[str, ...] | str | None:
         try:
             releases = await source.all_releases(name)
         except IndexError_:
-            return name, str(version), None
+            return None
+        if not releases:
+            return None  # not found: the bump's errors say so
         release = next((r for r in releases if r.version == version), None)
-        wheel = None if release is None else any_wheel(release.files, python)
+        if release is None:
+            return "not on the index"
+        wheel = any_wheel(release.files, python)
         if wheel is None:
-            return name, str(version), None
+            return "no wheel to read them from"
         try:
-            return name, str(version), await source.read_metadata(name, str(version), wheel)
-        except IndexError_:
-            return name, str(version), None
+            return await source.read_metadata(name, str(version), wheel)
+        except IndexError_ as exc:
+            return exc.message
 
-    found = await asyncio.gather(*(one(n, v, p) for (n, v), p in wanted.items()))
-    read = {(name, Version(version)): lines for name, version, lines in found}
-    requires: dict[str, tuple[str, ...]] = {}
+    keys = list(wanted)
+    answers = await asyncio.gather(*(one(n, v, wanted[(n, v)]) for n, v in keys))
+    found = dict(zip(keys, answers, strict=True))
+    requires: dict[tuple[str, Version], tuple[str, ...]] = {}
+    unreadable: dict[str, str] = {}
     for pinned in sets:
         for name, member in pinned.members.items():
-            lines = read.get((name, member.current))
-            if lines is not None:
-                requires[name] = lines
-                continue
-            line = (
-                f"--consistent: cannot read what {member.pin.name} {member.current} "
-                "requires (no wheel on the index): its requirements are not checked"
-            )
-            if line not in warnings:
-                warnings.append(line)
+            got = found[(name, member.current)]
+            if isinstance(got, tuple):
+                requires[(name, member.current)] = got
+            elif isinstance(got, str):
+                unreadable.setdefault(f"{member.pin.name} {member.current}", got)
+    warnings: list[str] = []
+    if unreadable:
+        first, why = next(iter(unreadable.items()))
+        more = len(unreadable) - 1
+        others = f" (and {more} more pinned version{'s' * (more != 1)})" if more else ""
+        warnings.append(
+            f"--consistent: cannot read what {first} requires: {why}{others}; "
+            "their requirements are not checked"
+        )
     return requires, warnings
 
 
@@ -550,7 +559,7 @@ def _rounds(
     targets: Mapping[str, Version],
     source: _Source,
     rules: Rules,
-    requires: Mapping[str, tuple[str, ...]],
+    requires: Mapping[tuple[str, Version], tuple[str, ...]],
 ) -> tuple[
     dict[str, Version],
     dict[str, tuple[Holder, ...]],
