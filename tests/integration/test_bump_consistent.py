@@ -181,7 +181,7 @@ def test_a_pin_whose_newest_release_needs_what_the_set_cannot_give_says_so(
         bump(index_server, tmp_path, "--consistent", "--exclude", "ddd", "--format", "json")
     )
     assert (held["aaa"]["proposed"], held["aaa"]["held_back_by"]) == ("==1.5", [])
-    assert held["aaa"]["note"] == "not 2.0: it requires ddd>=2, and ddd stays at 1.0"
+    assert held["aaa"]["note"] == "not 2.0: it requires ddd>=2, and the set has ddd 1.0"
     assert held["ddd"]["left_alone"] == "excluded"
 
 
@@ -205,3 +205,22 @@ def test_a_pinned_version_without_a_wheel_is_said_once_and_not_checked(
         "ddd": "==2.0",
         "ghost": None,
     }
+
+
+def test_two_new_releases_that_exclude_each_other_keep_one_pin_and_name_the_other(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    # zzz 2.0 needs aaa<2, and aaa's newest is 2.0: one of them has to stay. The
+    # resolver backtracks on the pin the conflict is about (aaa), so zzz moves and
+    # aaa names it.
+    for version in ("1.0", "2.0"):
+        publish(index_server, wheel_factory, "aaa", version)
+    publish(index_server, wheel_factory, "zzz", "1.0")
+    publish(index_server, wheel_factory, "zzz", "2.0", "aaa<2")
+    (tmp_path / "requirements.txt").write_text("aaa==1.0\nzzz==1.0\n")
+
+    held = pins(bump(index_server, tmp_path, "--consistent", "--format", "json"))
+    assert (held["aaa"]["proposed"], held["zzz"]["proposed"]) == (None, "==2.0")
+    assert held["aaa"]["held_back_by"] == [
+        {"name": "zzz", "version": "2.0", "requirement": "aaa<2"}
+    ]

@@ -336,7 +336,7 @@ def _own_reason(
         chosen = mapping.get(other)
         if chosen is not None and not req.specifier.contains(chosen.version, prereleases=True):
             text = requirement_text(req)
-            return f"not {version}: it requires {text}, and {req.name} stays at {chosen.raw}"
+            return f"not {version}: it requires {text}, and the set has {req.name} {chosen.raw}"
     return f"not {version}: no consistent set of the pins with it"
 
 
