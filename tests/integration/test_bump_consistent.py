@@ -224,3 +224,38 @@ def test_two_new_releases_that_exclude_each_other_keep_one_pin_and_name_the_othe
     assert held["aaa"]["held_back_by"] == [
         {"name": "zzz", "version": "2.0", "requirement": "aaa<2"}
     ]
+
+
+def test_a_warm_consistent_run_asks_for_no_page(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    holder_graph(index_server, wheel_factory)
+    (tmp_path / "requirements.txt").write_text("aaa==1.0\nbbb==1.0\n")
+    env = pipfresh_env(tmp_path, extra={"PIPFRESH_CACHE_DIR": str(tmp_path / "shared")})
+
+    def run(*args: str) -> dict[str, dict[str, Any]]:
+        return pins(
+            run_pipfresh(
+                "bump",
+                "--python-version",
+                "3.11",
+                "--index-url",
+                index_server.url,
+                "--format",
+                "json",
+                *args,
+                env=env,
+                cwd=tmp_path,
+            )
+        )
+
+    run()  # the plain bump caches what it needs: the releases from its proposal up
+    index_server.reset_stats()
+    first = run("--consistent")
+    # Its pages held too little for the resolver, which asked again and kept them whole.
+    assert (index_server.count("aaa"), index_server.count("bbb")) == (1, 1)
+    index_server.reset_stats()
+    again = run("--consistent")
+    assert (index_server.count("aaa"), index_server.count("bbb")) == (0, 0)
+    assert again == first
+    assert again["bbb"]["proposed"] == "==1.5"

@@ -159,6 +159,7 @@ class _Source:
         self.loop = loop
         self.setup = setup
         self.pages: dict[str, ProjectPage] = dict(pages)
+        self.pending: dict[str, asyncio.Future[ProjectPage]] = {}
         self.listed: dict[str, list[Release]] = {}
         self.known: dict[tuple[str, str], tuple[str, ...]] = {}
         self.pythons: dict[tuple[str, str], str | None] = {}
@@ -167,6 +168,17 @@ class _Source:
         self.page_fetches = 0
 
     async def page(self, name: str) -> ProjectPage:
+        found = self.pages.get(name)
+        if found is not None:
+            return found
+        # The pinned and the proposed version of a project are read at once: one
+        # request for its page, which both wait for.
+        pending = self.pending.get(name)
+        if pending is None:
+            pending = self.pending[name] = asyncio.ensure_future(self._page(name))
+        return await asyncio.shield(pending)
+
+    async def _page(self, name: str) -> ProjectPage:
         found = self.pages.get(name)
         if found is None:
             if self.setup.settings.offline:
@@ -181,7 +193,15 @@ class _Source:
                     raise NetworkError(f"{name}: {cached or 'not in the cache'}", project=name)
                 found = cached
             else:
-                found, _ = await self.client.fetch(name, conditional=False)
+                found, answers = await self.client.fetch(name, conditional=False)
+                cache = self.setup.cache
+                if cache is not None:
+                    import time
+
+                    from pipfresh.scan import remember
+
+                    # Whole, so that the next --consistent run needs no page request.
+                    remember(cache, name, answers, latest=None, wanted=None, now=time.time())
             self.pages[name] = found
         return found
 

@@ -289,8 +289,12 @@ def bump(
 
     def decide(name: str, page: ProjectPage) -> tuple[ProjectPlan, Keep]:
         plan = plan_project(by_project[name], page, rules, default, new_specifier, root=cwd)
-        if consistent and page.complete:
-            pages[name] = page
+        if consistent:
+            if page.complete:
+                pages[name] = page
+            # The resolver walks releases below the proposal too: the cache keeps the
+            # whole page, so that the next --consistent run finds it there.
+            return plan, None
         return plan, plan.keep
 
     warnings: list[str] = []
