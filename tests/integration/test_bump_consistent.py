@@ -114,12 +114,14 @@ def test_the_files_agree_when_one_holds_a_project_lower(
     holder_graph(index_server, wheel_factory)
     (tmp_path / "requirements.txt").write_text("aaa==1.0\nbbb==1.0\n")
     (tmp_path / "requirements-dev.txt").write_text("bbb>=1.0\n")
+    (tmp_path / "requirements-test.txt").write_text("bbb>=1.8\n")  # never lowered
 
     held = bump(index_server, tmp_path, "--consistent", "--format", "json")
     assert held.returncode == 0, describe(held)
     proposed = {(p["file"], p["package"]): p["proposed"] for p in json.loads(held.stdout)["pins"]}
     assert proposed == {
         ("requirements-dev.txt", "bbb"): ">=1.5",
+        ("requirements-test.txt", "bbb"): None,
         ("requirements.txt", "aaa"): "==2.0",
         ("requirements.txt", "bbb"): "==1.5",
     }

@@ -40,7 +40,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from pipfresh.bump.eligible import Rules, python_floor
+from pipfresh.bump.eligible import Rules, current_minimum, python_floor
 from pipfresh.bump.model import DepFile, Pin
 from pipfresh.bump.report import PinResult
 from pipfresh.errors import IndexError_, NetworkError, NotFound
@@ -564,7 +564,8 @@ async def _consistent(  # noqa: PLR0917 - private, one call site
             held_back_by=holders.get(pin.canonical, ()),
         )
         release = next((r for r in releases.get(pin.canonical, ()) if r.version == cap), None)
-        current = exact(pin.specifier)
+        # Never below what the pin already asks for (a ">=1.8" elsewhere stays as written).
+        current = current_minimum(pin.specifier)
         if release is None or (current is not None and cap <= current):
             decided[pin] = base
             continue
