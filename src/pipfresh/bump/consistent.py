@@ -8,7 +8,10 @@ of the wheel, or the wheel, as planning reads metadata), and the versions the pl
 bump proposes are the targets. The update's resolver (:mod:`pipfresh.resolve`) then
 finds the newest set in which every requirement of every pinned version holds; a
 target it has to stop below is held back, and the pins whose requirements hold it are
-named (``held_back_by``).
+named (``held_back_by``), or, when its own new version needs what the set cannot give,
+a note says what. Pins the plain bump does not move (excluded, left alone, already
+newest) stay where they are; a project the pins require but do not pin is taken from
+the index at its newest fitting version, for the resolution only (no line is added).
 
 The Python resolved for is the one the bump judges the file for (the target
 interpreter, ``--python-version``, or a pyproject's requires-python floor); the other
