@@ -106,6 +106,10 @@ def test_a_pin_already_at_its_cap_is_not_moved_and_says_who_holds_it(
     ]
     exit_code = bump(index_server, tmp_path, "--consistent", "--exit-code")
     assert exit_code.returncode == 0, describe(exit_code)
+    lines = exit_code.stdout.splitlines()
+    assert lines[0] == "constraints.txt:2: bbb: held back by aaa 2.0 requires bbb<2"
+    # Not "every pin admits the newest eligible release": bbb's does not.
+    assert lines[1].startswith("2 pins checked in 1 file, 0 to bump in "), lines
     plain = bump(index_server, tmp_path, "--exit-code")
     assert plain.returncode == 1, describe(plain)
 

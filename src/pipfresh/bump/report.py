@@ -160,7 +160,9 @@ def render_table(report: BumpReport, out: TextIO, *, color: bool, width: int | N
         summary += f", {left} left alone"
     if report.errors:
         summary += f", {len(report.errors)} error{'s' * (len(report.errors) != 1)}"
-    if not rows and not report.errors and checked:
+    # Not when a pin stays for a reason of its own (a blocking clause, a holder).
+    stays = any(p.note or p.held_back_by for p in report.pins)
+    if not rows and not report.errors and checked and not stays:
         summary += ": every pin admits the newest eligible release"
     text.append(_lines(f"{summary} in {report.seconds:.2f} s", "", color))
     out.write("".join(text))
