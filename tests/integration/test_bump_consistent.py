@@ -345,3 +345,26 @@ def test_pip_installs_the_consistent_bump_of_a_compiled_file_and_not_the_plain_o
     refused = pip_dry_run(plain / "requirements.txt", wheels)
     assert refused.returncode != 0
     assert "ResolutionImpossible" in refused.stderr or "conflict" in refused.stderr
+
+
+def test_offline_consistent_never_connects_and_keeps_the_set_as_written(
+    index_server: IndexServer, wheel_factory: WheelFactory, tmp_path: Path
+) -> None:
+    holder_graph(index_server, wheel_factory)
+    (tmp_path / "requirements.txt").write_text("aaa==1.0\nbbb==1.0\n")
+    env = pipfresh_env(tmp_path, extra={"PIPFRESH_CACHE_DIR": str(tmp_path / "shared")})
+    args = ["bump", "--python-version", "3.11", "--index-url", index_server.url, "--consistent"]
+    warm = run_pipfresh(*args, env=env, cwd=tmp_path)
+    assert warm.returncode == 0, describe(warm)
+    index_server.reset_stats()
+
+    offline = run_pipfresh(*args, "--offline", "--format", "json", env=env, cwd=tmp_path)
+    assert index_server.count("*") == 0
+    held = pins(offline)
+    # The pinned versions' requirements are not in the cache: nothing is bumped blindly.
+    assert (held["aaa"]["changes"], held["bbb"]["changes"]) == (False, False)
+    assert held["aaa"]["note"] == "kept as written: --consistent could not resolve this file"
+    warnings = json.loads(offline.stdout)["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("--consistent: cannot read what aaa 1.0 requires: not fetched")
+    assert warnings[1].startswith("--consistent: requirements.txt: not fetched, --offline")
