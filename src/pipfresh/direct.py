@@ -1,12 +1,13 @@
 """Which installed packages are the project's direct dependencies (``outdated --direct``).
 
-The project's own files say so when there are any: every project named in the
+The project's own files say so when they name any: every project named in the
 current folder's ``pyproject.toml`` (dependencies, optional dependencies, dependency
-groups, build requirements) and ``requirements*.txt`` / ``constraints*.txt``, found
-and read as ``pipfresh bump`` finds and reads them (``-r`` / ``-c`` includes
-followed). Without such files, as pip's ``list --not-required``: the installed
-distributions that no other installed distribution requires (markers evaluated for
-the target, extras in use counted).
+groups; not the build requirements, which the environment does not run on) and
+``requirements*.txt`` / ``constraints*.txt``, found and read as ``pipfresh bump``
+finds and reads them (``-r`` / ``-c`` includes followed). Without such files (or with
+files that name no dependency, such as a pyproject.toml holding only tool settings),
+as pip's ``list --not-required``: the installed distributions that no other installed
+distribution requires (markers evaluated for the target, extras in use counted).
 """
 
 from __future__ import annotations
@@ -38,14 +39,22 @@ class DirectSet:
 
 
 def named_in_files(cwd: Path) -> DirectSet | None:
-    """The projects the folder's dependency files name, or None when it has none.
-    Raises BumpInputError for a file that cannot be read (file and line named)."""
+    """The projects the folder's dependency files name, or None when it has none (or
+    they name none). Raises BumpInputError for a file that cannot be read (file and
+    line named)."""
     from pipfresh.bump.files import discover, read_files
 
     if not discover(cwd):
         return None
     files = read_files([], cwd)
-    names = frozenset(pin.canonical for file in files for pin in file.pins)
+    names = frozenset(
+        pin.canonical
+        for file in files
+        for pin in file.pins
+        if pin.section != "build-system.requires"
+    )
+    if not names:
+        return None
     shown = []
     for file in files:
         try:

@@ -61,7 +61,7 @@ def test_named_in_files_reads_what_bump_reads(tmp_path: Path) -> None:
     (tmp_path / "sub" / "more.txt").write_text("extra-thing @ https://example.invalid/x.whl\n")
     found = named_in_files(tmp_path)
     assert found == DirectSet(
-        frozenset({"lib", "setuptools", "tool-x", "extra-thing"}),
+        frozenset({"lib", "tool-x", "extra-thing"}),  # not the build requirements
         ("pyproject.toml", "requirements-dev.txt", "sub/more.txt"),
     )
     assert found.describe() == "named in pyproject.toml, requirements-dev.txt, sub/more.txt"
@@ -72,3 +72,11 @@ def test_named_in_files_raises_for_a_line_pip_would_reject(tmp_path: Path) -> No
     (tmp_path / "requirements.txt").write_text("ok\nlib >= >=1\n")
     with pytest.raises(BumpInputError, match=r"requirements.txt:2:"):
         named_in_files(tmp_path)
+
+
+def test_files_that_name_no_dependency_leave_it_to_the_installed_set(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\n[tool.ruff]\nline-length = 99\n'
+    )
+    (tmp_path / "requirements.txt").write_text("# nothing yet\n")
+    assert named_in_files(tmp_path) is None
