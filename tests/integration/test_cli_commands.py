@@ -241,7 +241,7 @@ def bash_script(scene: Scene) -> str:
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        (["pipfresh", ""], ["outdated", "update", "cache", "completion"]),
+        (["pipfresh", ""], ["outdated", "update", "bump", "cache", "completion"]),
         (["pipfresh", "up"], ["update"]),
         (["pipfresh", "update", "--dry"], ["--dry-run"]),
         (["pipfresh", "update", "--al"], []),  # --all is not an update option
