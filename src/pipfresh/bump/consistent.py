@@ -26,6 +26,7 @@ the files' sets allows, so the files keep agreeing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -531,11 +532,12 @@ async def _consistent(  # noqa: PLR0917 - private, one call site
         requires, warnings = await _prefetch(source, sets, targets)
         outcome = await asyncio.to_thread(_rounds, sets, targets, source, rules, requires)
         caps, holders, reasons, failed = outcome
-        releases = {
-            name: await source.all_releases(name)
-            for name, cap in caps.items()
-            if cap < targets[name]
-        }
+        releases: dict[str, list[Release]] = {}
+        for name, limit in caps.items():
+            if limit < targets[name]:
+                # Read by the resolution already; a failure only leaves the pin as written.
+                with contextlib.suppress(IndexError_):
+                    releases[name] = await source.all_releases(name)
     decided = dict(results)
     for pinned, why in failed:
         warnings.append(
@@ -592,7 +594,7 @@ def _rounds(
 ]:
     """Each file's set resolved, then again with the lower versions other files
     allowed, until no project's version moves (at most :data:`MAX_ROUNDS`)."""
-    from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
+    from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep, ResolverException
 
     from pipfresh.resolve import BudgetExceeded
 
@@ -618,6 +620,9 @@ def _rounds(
                 continue
             except IndexError_ as exc:
                 failed[i] = (pinned, exc.message)
+                continue
+            except ResolverException as exc:  # resolvelib's others: say it, never crash
+                failed[i] = (pinned, f"the resolver stopped: {exc}")
                 continue
             for name, version in outcome.chosen.items():
                 cap = lowered.get(name)
