@@ -360,7 +360,12 @@ def test_offline_consistent_never_connects_and_keeps_the_set_as_written(
 
     offline = run_pipfresh(*args, "--offline", "--format", "json", env=env, cwd=tmp_path)
     assert index_server.count("*") == 0
-    held = pins(offline)
+    # A project the resolution could not have is one the bump could not check: exit 3.
+    assert offline.returncode == 3, describe(offline)
+    document = json.loads(offline.stdout)
+    assert [e["name"] for e in document["errors"]] == ["aaa"]
+    assert document["errors"][0]["reason"].startswith("not fetched, --offline: ")
+    held = {p["package"]: p for p in document["pins"]}
     # The pinned versions' requirements are not in the cache: nothing is bumped blindly.
     assert (held["aaa"]["changes"], held["bbb"]["changes"]) == (False, False)
     assert held["aaa"]["note"] == "kept as written: --consistent could not resolve this file"

@@ -49,7 +49,7 @@ from pipfresh.bump.model import DepFile, Pin
 from pipfresh.bump.report import PinResult
 from pipfresh.errors import IndexError_, NetworkError, NotFound
 from pipfresh.index.parse import wheel_tags
-from pipfresh.models import Holder, IndexFile, InstalledDist, ProjectPage
+from pipfresh.models import Holder, IndexFile, InstalledDist, ProjectError, ProjectPage
 from pipfresh.requirements import parse_requirement, requirement_text
 from pipfresh.resolve import Cand, Provider
 from pipfresh.select import (
@@ -494,12 +494,13 @@ def make_consistent(
     default: Version | None,
     propose: Propose,
     on_request: Callable[[str], None] | None = None,
-) -> tuple[dict[Pin, PinResult], list[str]]:
+) -> tuple[dict[Pin, PinResult], list[str], list[ProjectError]]:
     """``results`` (the plain bump's) with every pin held where its file's ``==`` set
-    stays consistent; and warnings, one line each."""
+    stays consistent; warnings, one line each; and the projects whose pages or
+    metadata the resolution could not have (their files' ``==`` pins stay as written)."""
     sets = pinned_sets(files, results, default)
     if not sets:
-        return dict(results), [NO_SET]
+        return dict(results), [NO_SET], []
     return asyncio.run(_consistent(setup, files, sets, results, pages, rules, propose, on_request))
 
 
@@ -512,7 +513,7 @@ async def _consistent(  # noqa: PLR0917 - private, one call site
     rules: Rules,
     propose: Propose,
     on_request: Callable[[str], None] | None,
-) -> tuple[dict[Pin, PinResult], list[str]]:
+) -> tuple[dict[Pin, PinResult], list[str], list[ProjectError]]:
     from pipfresh import __version__
     from pipfresh.index.client import IndexClient
 
@@ -539,11 +540,12 @@ async def _consistent(  # noqa: PLR0917 - private, one call site
                 with contextlib.suppress(IndexError_):
                     releases[name] = await source.all_releases(name)
     decided = dict(results)
-    for pinned, why in failed:
+    errors = [error for _, _, error in failed if error is not None]
+    for pinned, why, _ in failed:
         warnings.append(
             f"--consistent: {pinned.file.path.name}: {why}; its == pins are kept as written"
         )
-    kept = {pin for pinned, _ in failed for pin in pinned.file.pins}
+    kept = {pin for pinned, _, _ in failed for pin in pinned.file.pins}
     by_file = {file.path: file for file in files}
     for pin, result in results.items():
         if pin in kept and result.changes and exact(pin.specifier) is not None:
@@ -577,7 +579,7 @@ async def _consistent(  # noqa: PLR0917 - private, one call site
         from pipfresh.bump.engine import propose_at
 
         decided[pin] = propose_at(pin, by_file[pin.path], base, release, propose, note=base.note)
-    return decided, warnings
+    return decided, warnings, errors
 
 
 def _rounds(
@@ -590,7 +592,7 @@ def _rounds(
     dict[str, Version],
     dict[str, tuple[Holder, ...]],
     dict[str, str],
-    list[tuple[PinnedSet, str]],
+    list[tuple[PinnedSet, str, ProjectError | None]],
 ]:
     """Each file's set resolved, then again with the lower versions other files
     allowed, until no project's version moves (at most :data:`MAX_ROUNDS`)."""
@@ -601,7 +603,7 @@ def _rounds(
     caps = dict(targets)
     holders: dict[str, tuple[Holder, ...]] = {}
     reasons: dict[str, str] = {}
-    failed: dict[int, tuple[PinnedSet, str]] = {}
+    failed: dict[int, tuple[PinnedSet, str, ProjectError | None]] = {}
     for _ in range(MAX_ROUNDS):
         lowered = dict(caps)
         for i, pinned in enumerate(sets):
@@ -610,19 +612,20 @@ def _rounds(
             try:
                 outcome = resolve_set(pinned, caps, source, rules, requires)
             except ResolutionImpossible:
-                failed[i] = (pinned, "its pins conflict with each other")
+                failed[i] = (pinned, "its pins conflict with each other", None)
                 continue
             except ResolutionTooDeep as exc:
-                failed[i] = (pinned, f"no solution within {exc.round_count} rounds")
+                failed[i] = (pinned, f"no solution within {exc.round_count} rounds", None)
                 continue
             except BudgetExceeded as exc:
-                failed[i] = (pinned, str(exc))
+                failed[i] = (pinned, str(exc), None)
                 continue
             except IndexError_ as exc:
-                failed[i] = (pinned, exc.message)
+                # A project the index did not answer for: one the bump could not check.
+                failed[i] = (pinned, exc.message, ProjectError(exc.project, exc.message))
                 continue
             except ResolverException as exc:  # resolvelib's others: say it, never crash
-                failed[i] = (pinned, f"the resolver stopped: {exc}")
+                failed[i] = (pinned, f"the resolver stopped: {exc}", None)
                 continue
             for name, version in outcome.chosen.items():
                 cap = lowered.get(name)

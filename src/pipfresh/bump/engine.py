@@ -311,7 +311,7 @@ def bump(
     if consistent:
         from pipfresh.bump.consistent import make_consistent
 
-        decided, more = make_consistent(
+        decided, more, unresolved = make_consistent(
             setup,
             files,
             decided,
@@ -322,6 +322,8 @@ def bump(
             on_request=on_request,
         )
         warnings += more
+        known = {e.name for e in errors}
+        errors += [e for e in unresolved if e.name not in known]
     if setup.cache is not None and setup.cache.refused:
         warnings.append(setup.cache.refused)
     return BumpReport(
