@@ -509,6 +509,7 @@ def bump(
     python: str | None = None,
     python_version: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    consistent: bool = False,
 ) -> BumpReport:
     """Find the pins of dependency files that leave out the newest eligible release,
     as ``pipfresh bump`` does, and propose new specifiers. Nothing is written: pass
@@ -529,6 +530,9 @@ def bump(
             interpreter is looked for.
         cwd: the folder searched when ``paths`` is empty, and the one the report's
             ``file:line`` places are relative to (default: the current folder).
+        consistent: as ``--consistent``: a file's ``==`` pins move only as far as they
+            stay consistent with each other, and a pin held below its newest release
+            names its holders (``PinResult.held_back_by``).
 
     Returns:
         A :class:`~pipfresh._bump.report.BumpReport`: one
@@ -556,6 +560,7 @@ def bump(
         python=python,
         python_version=python_version,
         cwd=None if cwd is None else Path(cwd).resolve(),
+        consistent=consistent,
     )
 
 

@@ -136,6 +136,7 @@ PIN_FIELDS = {
     "left_alone": (str, type(None)),
     "bumped_with": list,
     "note": (str, type(None)),
+    "held_back_by": list,
 }
 
 

@@ -141,6 +141,7 @@ def check_schema(document: dict[str, object]) -> None:
         assert set(package) >= PACKAGE_KEYS, package
         assert package["kind"] in {"index", "editable", "direct_url"}
         assert isinstance(package["held_back_by"], list)
+        assert isinstance(package.get("direct", False), bool)
         for key in ("name", "installed"):
             assert isinstance(package[key], str)
         for key in ("wanted", "latest", "bump", "released"):
@@ -177,6 +178,8 @@ def test_json_document_matches_the_version_1_schema(scene: Scene) -> None:
             "released": RELEASED,
             "held_back_by": [],
             "kind": "index",
+            # No dependency files here, and nothing installed requires foo.
+            "direct": True,
         }
     ]
     assert document["errors"] == []
@@ -214,6 +217,7 @@ def test_jsonl_one_line_per_outdated_package_then_the_summary(scene: Scene) -> N
         "released": RELEASED,
         "held_back_by": [],
         "kind": "index",
+        "direct": True,
     }
     assert list(lines[1]) == ["summary"]
     summary = lines[1]["summary"]

@@ -109,6 +109,7 @@ B_HELD = {
     "released": None,
     "held_back_by": [{"name": "a", "version": "1.0", "requirement": "b<2"}],
     "kind": "index",
+    "direct": False,  # a and c require it
 }
 
 

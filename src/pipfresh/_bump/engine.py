@@ -131,7 +131,7 @@ def plan_project(
         currents = [current for _, _, _, current, _ in choices if current is not None]
         keep = min(currents) if currents else None
     results: list[PinResult] = []
-    for pin, file, choice, current, declared in choices:
+    for pin, file, choice, _current, declared in choices:
         others = tuple(_where(p, root) for p, _ in pins if p is not pin)
         result = PinResult(
             path=pin.path,
@@ -149,35 +149,46 @@ def plan_project(
         note = None
         if choice.release is not None and choice.release.version > target.version:
             note = f"held at {target.version} to match the other pins of {pin.name}"
-        try:
-            proposed = propose(pin.specifier, target.version)
-        except ValueError:
-            proposed = None
-        if proposed is None or proposed == pin.specifier or pin.span is None:
-            blocking = _blocking(pin.specifier, target.version)
-            if blocking is not None:
-                note = f"{blocking} excludes {target.version}: kept as written"
-            results.append(_with(result, note=note))
-            continue
-        edits = [Edit(pin.path, pin.span, proposed)]
-        if pin.hashes:
-            made = hash_edit(pin, file.text, target)
-            if isinstance(made, str):
-                results.append(_with(result, note=made))
-                continue
-            edits.append(made)
-        moved = current is not None and target.version > current
-        results.append(
-            _with(
-                result,
-                proposed=proposed,
-                version=str(target.version),
-                bump=bump_level(current, target.version) if moved or current is None else None,
-                note=note,
-                edits=tuple(edits),
-            )
-        )
+        results.append(propose_at(pin, file, result, target, propose, note=note))
     return ProjectPlan(tuple(results), keep)
+
+
+def propose_at(
+    pin: Pin,
+    file: DepFile,
+    result: PinResult,
+    target: Release,
+    propose: Propose,
+    *,
+    note: str | None = None,
+) -> PinResult:
+    """Pure: ``result`` with the pin proposed at ``target`` (its specifier rewritten in
+    the style written, its hashes refreshed), or with why it stays as written."""
+    current = current_minimum(pin.specifier)
+    try:
+        proposed = propose(pin.specifier, target.version)
+    except ValueError:
+        proposed = None
+    if proposed is None or proposed == pin.specifier or pin.span is None:
+        blocking = _blocking(pin.specifier, target.version)
+        if blocking is not None:
+            note = f"{blocking} excludes {target.version}: kept as written"
+        return _with(result, note=note)
+    edits = [Edit(pin.path, pin.span, proposed)]
+    if pin.hashes:
+        made = hash_edit(pin, file.text, target)
+        if isinstance(made, str):
+            return _with(result, note=made)
+        edits.append(made)
+    moved = current is not None and target.version > current
+    return _with(
+        result,
+        proposed=proposed,
+        version=str(target.version),
+        bump=bump_level(current, target.version) if moved or current is None else None,
+        note=note,
+        edits=tuple(edits),
+    )
 
 
 def _blocking(specifier: str, version: Version) -> str | None:
@@ -232,6 +243,7 @@ def bump(
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
     on_request: Callable[[str], None] | None = None,
+    consistent: bool = False,
 ) -> BumpReport:
     """Read the dependency files (default: ``pyproject.toml``, ``requirements*.txt`` and
     ``constraints*.txt`` in ``cwd``), look their pins up and propose new specifiers.
@@ -241,6 +253,8 @@ def bump(
     a :class:`~pipfresh.errors.PipfreshError`. ``python`` (an interpreter, venv or
     version, as the scan takes it) or ``python_version`` ("3.12") is the Python that
     requirements files and projects without ``requires-python`` are judged for.
+    ``consistent``: a file's ``==`` pins move only as far as they stay consistent
+    with each other (:mod:`pipfresh.bump.consistent`).
     """
     from pipfresh._bump.files import read_files
     from pipfresh._bump.specifiers import new_specifier
@@ -271,8 +285,16 @@ def bump(
             else:
                 by_project.setdefault(pin.canonical, []).append((pin, file))
 
+    pages: dict[str, ProjectPage] = {}  # whole pages, for --consistent's resolver
+
     def decide(name: str, page: ProjectPage) -> tuple[ProjectPlan, Keep]:
         plan = plan_project(by_project[name], page, rules, default, new_specifier, root=cwd)
+        if consistent:
+            if page.complete:
+                pages[name] = page
+            # The resolver walks releases below the proposal too: the cache keeps the
+            # whole page, so that the next --consistent run finds it there.
+            return plan, None
         return plan, plan.keep
 
     warnings: list[str] = []
@@ -286,6 +308,22 @@ def bump(
             decided.update((pin, _unchecked(pin)) for pin, _ in pins)
         else:
             decided.update(zip((p for p, _ in pins), answer.results, strict=True))
+    if consistent:
+        from pipfresh._bump.consistent import make_consistent
+
+        decided, more, unresolved = make_consistent(
+            setup,
+            files,
+            decided,
+            pages=pages,
+            rules=rules,
+            default=default,
+            propose=new_specifier,
+            on_request=on_request,
+        )
+        warnings += more
+        known = {e.name for e in errors}
+        errors += [e for e in unresolved if e.name not in known]
     if setup.cache is not None and setup.cache.refused:
         warnings.append(setup.cache.refused)
     return BumpReport(

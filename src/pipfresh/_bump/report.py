@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from pipfresh._bump.model import DepFile, Edit, LeaveAlone
-from pipfresh.models import Bump, ProjectError
+from pipfresh.models import Bump, Holder, ProjectError
 from pipfresh.ui.safe import printable
 
 #: Why a pin was not looked at: the file's own reasons, or an --exclude pattern.
@@ -48,6 +48,8 @@ class PinResult:
         together: the other pins of the same project (``"file:line"``), bumped to the
             same version.
         note: a reason the proposal could not be made in full.
+        held_back_by: (``--consistent``) the other pins whose requirements keep this
+            one below ``latest``.
         edits: the replacements :func:`pipfresh.apply` makes for this pin.
     """
 
@@ -64,6 +66,7 @@ class PinResult:
     not_checked: NotChecked | None = None
     together: tuple[str, ...] = ()
     note: str | None = None
+    held_back_by: tuple[Holder, ...] = ()
     edits: tuple[Edit, ...] = field(default=(), repr=False)
 
     @property
@@ -171,6 +174,8 @@ def render_table(report: BumpReport, out: TextIO, *, color: bool, width: int | N
             notes.append(f"{where}: {name}: {printable(pin.skipped[0])}{extra}")
         if pin.note:
             notes.append(f"{where}: {name}: {printable(pin.note)}")
+        if pin.held_back_by:
+            notes.append(f"{where}: {name}: held back by {printable(held_text(pin.held_back_by))}")
     text += [_lines(note, "", color) for note in notes]
     for error in report.errors:
         text.append(
@@ -187,7 +192,9 @@ def render_table(report: BumpReport, out: TextIO, *, color: bool, width: int | N
         summary += f", {left} left alone"
     if report.errors:
         summary += f", {len(report.errors)} error{'s' * (len(report.errors) != 1)}"
-    if not rows and not report.errors and checked:
+    # Not when a pin stays for a reason of its own (a blocking clause, a holder).
+    stays = any(p.note or p.held_back_by for p in report.pins)
+    if not rows and not report.errors and checked and not stays:
         summary += ": every pin admits the newest eligible release"
     text.append(_lines(f"{summary} in {report.seconds:.2f} s", "", color))
     out.write("".join(text))
@@ -235,7 +242,16 @@ def pin_dict(report: BumpReport, pin: PinResult) -> dict[str, Any]:
         "left_alone": pin.not_checked,
         "bumped_with": list(pin.together),
         "note": pin.note,
+        "held_back_by": [
+            {"name": h.name, "version": h.version, "requirement": h.requirement}
+            for h in pin.held_back_by
+        ],
     }
+
+
+def held_text(holders: Iterable[Holder]) -> str:
+    """ "a 2.0 requires b<2, c 1.1 requires b<1.9", as the scan words it."""
+    return ", ".join(f"{h.name} {h.version} requires {h.requirement}" for h in holders)
 
 
 def report_json(report: BumpReport) -> str:

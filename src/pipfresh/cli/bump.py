@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pick the pins to raise from a list on the terminal, then write them "
         "(with --dry-run: print their diff instead)",
     )
+    parser.add_argument(
+        "--consistent",
+        action="store_true",
+        help="in files that pin a set with == (pip-compile output, constraints), raise "
+        "the pins only as far as they stay consistent with each other",
+    )
     add_scan_options(parser)
     python = parser.add_argument_group("python to support")
     python.add_argument(
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             python=args.python,
             python_version=args.python_version,
             on_request=on_request,
+            consistent=args.consistent,
         )
         written: tuple[object, ...] = ()
         if args.interactive:

@@ -12,6 +12,7 @@ from pipfresh.cli.exitcodes import ExitCode
 from pipfresh.cli.options import FORMATS, add_scan_options, add_verbose, color_wanted, config_from
 
 if TYPE_CHECKING:
+    from pipfresh.direct import DirectSet
     from pipfresh.models import TargetEnv
     from pipfresh.scan import ScanInput
 
@@ -31,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="check the projects this requirements file names (repeatable)",
+    )
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="only the project's direct dependencies: those its pyproject.toml and "
+        "requirements*.txt here name, or with no such files, those no other installed "
+        "package requires",
     )
     add_scan_options(parser)
     out = parser.add_argument_group("output")
@@ -98,10 +106,42 @@ def run(args: argparse.Namespace) -> int:
             args.python, config_from(args), names=names, inspection=inspection, report_unknown=True
         )
         _command_typo(args, scan)
-        return _scan_and_render(args, scan)
+        direct = None
+        # The plain table has no place for it: that scan does not pay for reading files.
+        if args.direct or args.format in ("json", "jsonl"):
+            direct = direct_set(scan, Path.cwd(), strict=args.direct, names=bool(names))
+        if args.direct and direct is not None:
+            scan.dists = [d for d in scan.dists if d.canonical_name in direct.names]
+        return _scan_and_render(args, scan, direct)
 
 
-def _scan_and_render(args: argparse.Namespace, scan: ScanInput) -> int:
+def direct_set(scan: ScanInput, cwd: Path, *, strict: bool, names: bool) -> DirectSet:
+    """The direct dependencies (see :mod:`pipfresh.direct`). A dependency file that
+    cannot be read is a usage error with ``--direct`` (``strict``); without it, the
+    installed set decides, as when there are no files: marking rows must never stop
+    a scan."""
+    from pipfresh._bump.model import BumpInputError
+    from pipfresh.direct import DirectSet, named_in_files, not_required
+    from pipfresh.errors import UsageError
+
+    try:
+        found = named_in_files(cwd)
+    except BumpInputError as exc:
+        if strict:
+            raise UsageError(f"--direct: {exc}") from None
+        found = None
+    if found is not None:
+        return found
+    dists = scan.dists
+    if names or scan.excluded:
+        # Only some were kept for checking; every installed one can require another.
+        from pipfresh.installed import read_installed
+
+        dists = read_installed(scan.target.sys_path)
+    return DirectSet(not_required(dists, scan.target.markers, scan.requirements.extras))
+
+
+def _scan_and_render(args: argparse.Namespace, scan: ScanInput, direct: DirectSet | None) -> int:
     from pipfresh.auth import redact_text
     from pipfresh.models import PackageStatus, ProjectError
     from pipfresh.scan import run as run_scan
@@ -115,13 +155,14 @@ def _scan_and_render(args: argparse.Namespace, scan: ScanInput) -> int:
         log_setup(scan)
     progress = ProgressLine(err, len(scan.dists), enabled=err.isatty() and not args.verbose)
     out = sys.stdout
+    known = None if direct is None else direct.names
 
     def on_result(result: PackageStatus | ProjectError) -> None:
         progress.update(result)
         if args.format == "jsonl" and (
             args.all or isinstance(result, ProjectError) or result.outdated
         ):
-            out.write(serialize.jsonl_result(result))
+            out.write(serialize.jsonl_result(result, known))
             out.flush()
         if args.verbose and isinstance(result, ProjectError):
             err.write(f"pipfresh: {printable(result.name)}: {_safe(result.reason)}\n")
@@ -141,7 +182,7 @@ def _scan_and_render(args: argparse.Namespace, scan: ScanInput) -> int:
             err.write(f"pipfresh: warning: inconsistent environment: {_safe(problem.message)}\n")
 
     if args.format == "json":
-        out.write(serialize.report_json(report, include_all=args.all))
+        out.write(serialize.report_json(report, include_all=args.all, direct=known))
     elif args.format == "jsonl":
         out.write(serialize.jsonl_summary(report))
     elif args.format == "freeze":
@@ -161,6 +202,7 @@ def _scan_and_render(args: argparse.Namespace, scan: ScanInput) -> int:
             color=color_wanted(out),
             width=terminal_width(out),
             target=scan.target_level,
+            direct=direct if args.direct else None,
         )
     out.flush()
     if args.verbose:

@@ -7,15 +7,20 @@ never renamed or removed without bumping ``version``.
 from __future__ import annotations
 
 import json
+from collections.abc import Set
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from pipfresh.models import PackageStatus, Problem, ProjectError, Report, Summary, TargetEnv
 
 SCHEMA_VERSION = 1
 
 
-def package_dict(status: PackageStatus) -> dict[str, Any]:
-    found = {
+def package_dict(status: PackageStatus, direct: Set[str] | None = None) -> dict[str, Any]:
+    """``direct``: the canonical names of the direct dependencies (``pipfresh outdated``
+    knows them; other callers leave the field out)."""
+    found: dict[str, Any] = {
         "name": status.name,
         "installed": status.installed,
         "wanted": status.wanted,
@@ -28,6 +33,8 @@ def package_dict(status: PackageStatus) -> dict[str, Any]:
         ],
         "kind": status.kind,
     }
+    if direct is not None:
+        found["direct"] = canonicalize_name(status.name) in direct
     if status.broke_tests:  # only when set: the documents of other scans stay as they were
         found["broke_tests"] = status.broke_tests
     return found
@@ -64,12 +71,14 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
     }
 
 
-def report_json(report: Report, *, include_all: bool = False) -> str:
+def report_json(
+    report: Report, *, include_all: bool = False, direct: Set[str] | None = None
+) -> str:
     packages = report.packages if include_all else report.outdated
     document = {
         "version": SCHEMA_VERSION,
         "environment": environment_dict(report.environment),
-        "packages": [package_dict(p) for p in packages],
+        "packages": [package_dict(p, direct) for p in packages],
         "errors": [error_dict(e) for e in report.errors],
         "summary": summary_dict(report.summary),
         "timings": dict(report.timings),
@@ -79,11 +88,11 @@ def report_json(report: Report, *, include_all: bool = False) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def jsonl_result(result: PackageStatus | ProjectError) -> str:
+def jsonl_result(result: PackageStatus | ProjectError, direct: Set[str] | None = None) -> str:
     """One line per project: a package object, or ``{"error": {...}}`` for a failed one."""
     if isinstance(result, ProjectError):
         return json.dumps({"error": error_dict(result)}) + "\n"
-    return json.dumps(package_dict(result)) + "\n"
+    return json.dumps(package_dict(result, direct)) + "\n"
 
 
 def jsonl_summary(report: Report) -> str:

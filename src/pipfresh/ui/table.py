@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pipfresh.auth import redact_text
 from pipfresh.models import PackageStatus, Report
 from pipfresh.ui.safe import printable
+
+if TYPE_CHECKING:
+    from pipfresh.direct import DirectSet
 
 BUMP_STYLES = {"major": "red", "minor": "yellow", "patch": "green", "pre": "magenta"}
 
@@ -249,16 +252,21 @@ def render_table(
     now: datetime | None = None,
     width: int | None = None,
     target: str = "latest",
+    direct: DirectSet | None = None,
 ) -> None:
     """Write the header line, the table and the per-project error lines to ``out``.
 
     Whether to colour is the caller's choice (``NO_COLOR``, ``FORCE_COLOR``, a TTY).
+    ``direct`` (``--direct``): the report holds only the project's direct
+    dependencies; a line under the header says how they were found.
     """
     now = now or datetime.now(timezone.utc)
     color = color and _sgr_shown(out)
     env = report.environment
     text = [_lines(f"{env.prefix} (Python {env.python_version})", "bold", color)]
     rows = report.packages if include_all else report.outdated
+    if direct is not None:
+        text.append(_lines(f"direct dependencies only: {direct.describe()}", "", color))
     if rows:
         text.append(_table(rows, now, color, width=width, target=target))
     if report.problems:
