@@ -78,9 +78,9 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
     header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["Package"])
     for line in lines[header + 1 :]:
         cells = line.split()
-        if not cells or cells[0].endswith(":") or cells[0][0].isdigit():
+        if not cells or cells[0].endswith(":") or cells[0][0].isdigit() or cells[0] == "*":
             break
-        rows[cells[0]] = cells
+        rows[cells[0]] = [c for c in cells if c != "*"]  # the direct-dependency mark
     return rows
 
 
@@ -98,6 +98,9 @@ def test_table_lists_the_outdated_package_with_bump_and_age(scene: Scene) -> Non
     assert table_rows(result.stdout) == {
         "foo": ["foo", "1.0", "2.0", "major", "3", "days"],
     }
+    # foo is required by nothing else installed: marked, and the mark explained.
+    assert lines[2].startswith("foo *  ")
+    assert lines[3] == "* direct dependency: required by no other installed package"
     assert lines[-1].startswith("2 checked, 1 outdated, 0 errors in ")
     assert "bar" not in result.stdout
 

@@ -150,7 +150,9 @@ def test_table_marks_editable_and_direct_url_installs(
         cwd=tmp_path,
     )
     assert result.returncode == 0, describe(result)
-    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[2:-1]}
+    # Cells split on whitespace, without the direct-dependency mark and its legend.
+    cells = [[c for c in line.split() if c != "*"] for line in result.stdout.splitlines()[2:-1]]
+    rows = {c[0]: c for c in cells if c}
     assert rows["edpkg"] == ["edpkg", "1.0", "(editable)"]
     assert rows["urlpkg"] == ["urlpkg", "1.0", "(direct", "url)"]
     assert rows["foo"][:4] == ["foo", "1.0", "2.0", "major"]

@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         )
         _command_typo(args, scan)
         direct = None
-        # The plain table has no place for it: that scan does not pay for reading files.
-        if args.direct or args.format in ("json", "jsonl"):
+        # freeze has no place for it: that scan does not pay for reading files.
+        if args.direct or args.format != "freeze":
             direct = direct_set(scan, Path.cwd(), strict=args.direct, names=bool(names))
         if args.direct and direct is not None:
             scan.dists = [d for d in scan.dists if d.canonical_name in direct.names]
@@ -202,7 +202,8 @@ def _scan_and_render(args: argparse.Namespace, scan: ScanInput, direct: DirectSe
             color=color_wanted(out),
             width=terminal_width(out),
             target=scan.target_level,
-            direct=direct if args.direct else None,
+            direct=direct,
+            only_direct=args.direct,
         )
     out.flush()
     if args.verbose:

@@ -13,6 +13,8 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TextIO
 
+from packaging.utils import canonicalize_name
+
 from pipfresh.auth import redact_text
 from pipfresh.models import PackageStatus, Report
 from pipfresh.ui.safe import printable
@@ -157,6 +159,7 @@ def _table(
     *,
     width: int | None = None,
     target: str = "latest",
+    marked: frozenset[str] = frozenset(),
 ) -> str:
     show_wanted = any(p.wanted != p.latest for p in rows)
     show_held = any(p.held_back_by for p in rows)
@@ -175,7 +178,10 @@ def _table(
         latest = p.latest or ("(" + p.kind.replace("_", " ") + ")" if p.kind != "index" else "-")
         if _below_installed(p):
             latest += " (below installed)"
-        cells = [p.name, p.installed]
+        name = p.name
+        if marked and canonicalize_name(p.name) in marked:
+            name += " *"
+        cells = [name, p.installed]
         if show_wanted:
             cells.append(p.wanted or "-")
         cells += [latest, p.bump or "", _released(p, now)]
@@ -253,22 +259,29 @@ def render_table(
     width: int | None = None,
     target: str = "latest",
     direct: DirectSet | None = None,
+    only_direct: bool = False,
 ) -> None:
     """Write the header line, the table and the per-project error lines to ``out``.
 
     Whether to colour is the caller's choice (``NO_COLOR``, ``FORCE_COLOR``, a TTY).
-    ``direct`` (``--direct``): the report holds only the project's direct
-    dependencies; a line under the header says how they were found.
+    ``direct``: the project's direct dependencies; with ``only_direct`` (``--direct``)
+    the report holds only those and a line under the header says how they were
+    found, else the rows of direct dependencies are marked ``*`` and a line under
+    the table says what the mark means.
     """
     now = now or datetime.now(timezone.utc)
     color = color and _sgr_shown(out)
     env = report.environment
     text = [_lines(f"{env.prefix} (Python {env.python_version})", "bold", color)]
     rows = report.packages if include_all else report.outdated
-    if direct is not None:
+    if direct is not None and only_direct:
         text.append(_lines(f"direct dependencies only: {direct.describe()}", "", color))
+    marked = direct.names if direct is not None and not only_direct else frozenset()
     if rows:
-        text.append(_table(rows, now, color, width=width, target=target))
+        text.append(_table(rows, now, color, width=width, target=target, marked=marked))
+        if any(canonicalize_name(p.name) in marked for p in rows):
+            assert direct is not None
+            text.append(_lines(f"* direct dependency: {direct.describe()}", "", color))
     if report.problems:
         # Before the per-project errors: a broken install is worth reading first, and
         # the upgrade advice above is computed from the ranges these lines break.
