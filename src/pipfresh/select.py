@@ -387,7 +387,9 @@ def digest_page(
     # Only versions from the floor up are listed: reading a cached digest parses a
     # handful of versions, not the thousands a large project has.
     listed = tuple(raw for raws in spellings.values() for raw in raws)
-    return ProjectPage(page.name, tuple(files), listed, complete=False)
+    return ProjectPage(
+        page.name, tuple(files), listed, complete=False, local_files=page.local_files
+    )
 
 
 def newest_listed(page: ProjectPage) -> Version | None:

@@ -64,7 +64,7 @@ LOCAL = "file:///nowhere/files/"
 
 
 def pypi_page(*files: IndexFile) -> ProjectPage:
-    return ProjectPage("demo", files, _listed(ProjectPage("demo", files)))
+    return ProjectPage("demo", files, _listed(ProjectPage("demo", files)), local_files=False)
 
 
 def test_a_local_copy_takes_the_index_listings_requires_python() -> None:
@@ -145,13 +145,16 @@ _files = st.builds(
     st.sampled_from([None, "aa", "bb"]),
 )
 _pages = st.builds(
-    lambda files, versions, complete: ProjectPage(
+    lambda files, versions, complete, local: ProjectPage(
         "demo",
         tuple(files),
         _listed(ProjectPage("demo", tuple(files))) if versions else None,
         complete,
+        # As the parser marks it: False only for a page without a local file.
+        local_files=local or any(f.url.startswith("file:") for f in files),
     ),
     st.lists(_files, max_size=6),
+    st.booleans(),
     st.booleans(),
     st.booleans(),
 )

@@ -904,3 +904,15 @@ def test_json_remote_page_drops_local_urls_and_resolves_relative_ones() -> None:
         "https://example.org/files/demo-1.1.tar.gz",
         "https://files.example/demo-1.3.tar.gz",
     ]
+
+
+@pytest.mark.parametrize(
+    ("page_url", "local"), [(PAGE_URL, False), ("file:///srv/simple/demo/", True)]
+)
+def test_only_a_local_page_may_link_local_files(page_url: str, local: bool) -> None:
+    doc = {"files": [{"filename": "demo-1.0.tar.gz", "url": "file:///srv/demo-1.0.tar.gz"}]}
+    page = parse_project_page(json.dumps(doc).encode(), JSON_CONTENT_TYPE, page_url, "demo")
+    assert page.local_files is local
+    assert len(page.files) == (1 if local else 0)
+    html = parse_project_page(b'<a href="x/demo-1.0.tar.gz">x</a>', HTML, page_url, "demo")
+    assert html.local_files is local

@@ -201,6 +201,7 @@ def parse_project_page(
         name=canonical,
         files=tuple(files),
         versions=None if versions is None else tuple(versions),
+        local_files=allowed is _LOCAL_PAGE_SCHEMES,
     )
 
 

@@ -14,6 +14,7 @@ import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import TypeGuard
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -114,14 +115,25 @@ def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
     # One source speaks one scheme: its first file tells whether it is local.
     if len(pages) == 1 and not (pages[0].files and pages[0].files[0].url.startswith("file:")):
         return pages[0]
-    files, copies = _distinct_files(pages)
+    files, copies, starts = _distinct_files(pages)
     if copies:
         _share_requires_python(files, copies)
+    # Where each page's files start in the merge (when none was dropped as listed
+    # twice): only a page that may link local files is searched for them.
+    spans = (
+        [
+            (start, start + len(page.files))
+            for start, page in zip(starts, pages, strict=True)
+            if page.local_files
+        ]
+        if starts is not None
+        else [(0, len(files))]
+    )
     local = [
         i
-        for i, file in enumerate(files)
-        # Slicing is cheaper than a startswith call, on every file of a large page.
-        if file.requires_python is None and file.url[:5] == "file:"
+        for start, end in spans
+        for i in range(start, end)
+        if files[i].requires_python is None and files[i].url.startswith("file:")
     ]
     if local:
         from pipfresh.index.localmeta import fill_requires_python
@@ -141,13 +153,17 @@ def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
         versions=versions,
         # Merged with a cached digest, the result is a digest too.
         complete=all(p.complete for p in pages),
+        local_files=any(p.local_files for p in pages),
     )
 
 
-def _distinct_files(pages: list[ProjectPage]) -> tuple[list[IndexFile], list[int]]:
-    """The pages' files in order, each (filename, URL) once, and the positions of those
+def _distinct_files(
+    pages: list[ProjectPage],
+) -> tuple[list[IndexFile], list[int], list[int] | None]:
+    """The pages' files in order, each (filename, URL) once; the positions of those
     whose filename is listed more than once (the only ones
-    :func:`_share_requires_python` can change).
+    :func:`_share_requires_python` can change); where each page's files start, None
+    when some file was dropped as listed twice.
 
     The usual merge is a large index page beside a local index holding a file or two of
     the project. Only a file whose name repeats can repeat its (filename, URL): with
@@ -161,29 +177,30 @@ def _distinct_files(pages: list[ProjectPage]) -> tuple[list[IndexFile], list[int
         for earlier in tables[:j]:
             small, large = (table, earlier) if len(table) <= len(earlier) else (earlier, table)
             repeated.update(name for name in small if name in large)
-    files = [file for page in pages for file in page.files]
+    files = list(chain.from_iterable(page.files for page in pages))
+    starts = list(accumulate((len(page.files) for page in pages[:-1]), initial=0))
     if not repeated:
-        return files, []
+        return files, [], starts
     copies: list[int] = []
-    offset = 0
-    for page, table in zip(pages, tables, strict=True):
-        copies.extend(sorted(offset + table[name] for name in repeated if name in table))
-        offset += len(page.files)
+    for start, table in zip(starts, tables, strict=True):
+        copies.extend(sorted(start + table[name] for name in repeated if name in table))
     keys = {(files[i].filename, files[i].url) for i in copies}
     if len(keys) == len(copies):
-        return files, copies
+        return files, copies, starts
     # A URL listed by two sources: the first listing counts.
     return _distinct_slowly(pages)
 
 
-def _distinct_slowly(pages: list[ProjectPage]) -> tuple[list[IndexFile], list[int]]:
+def _distinct_slowly(
+    pages: list[ProjectPage],
+) -> tuple[list[IndexFile], list[int], list[int] | None]:
     by_key: dict[tuple[str, str], IndexFile] = {}
     for page in pages:
         for file in page.files:
             by_key.setdefault((file.filename, file.url), file)
     files = list(by_key.values())
     counts = Counter(file.filename for file in files)
-    return files, [i for i, file in enumerate(files) if counts[file.filename] > 1]
+    return files, [i for i, file in enumerate(files) if counts[file.filename] > 1], None
 
 
 def _share_requires_python(files: list[IndexFile], copies: list[int]) -> None:
