@@ -23,6 +23,7 @@ from pipfresh.models import InstalledDist, Kind
 # ---------------------------------------------------------------------------
 
 _WANTED_HEADERS = frozenset({"name", "version", "requires-dist"})
+_WANTED_INITIALS = frozenset("nNvVrR")
 
 
 def read_installed(sys_path: Sequence[str]) -> list[InstalledDist]:
@@ -136,6 +137,9 @@ def _read_headers(path: str) -> dict[str, list[str]] | None:
                 if line[0] in " \t":
                     if current is not None:
                         current[-1] = f"{current[-1]} {line.strip()}".strip()
+                    continue
+                if line[0] not in _WANTED_INITIALS:
+                    current = None  # most lines are Classifier and the like
                     continue
                 key, colon, value = line.partition(":")
                 if not colon:

@@ -143,6 +143,10 @@ class ProjectPage:
     # False for a cached digest holding only some releases' files: selection answers
     # from it only when those releases decide the question (else: fetch the page).
     complete: bool = True
+    # False when no file URL can be local (file:): a remote index's page, whose links
+    # the parser keeps to http(s). Spares merging a look at every file of a large page
+    # for local wheels whose metadata may have to be read.
+    local_files: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

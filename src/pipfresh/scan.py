@@ -523,8 +523,8 @@ def remember(
         else:
             # latest and every listed release above it (not installable here, maybe
             # elsewhere), and wanted; versions are listed from the lower of the two.
-            keep = {v for raw in answer.page.versions or () if (v := parse_version(raw))}
-            keep = {v for v in keep if v >= latest}
+            listed = answer.page.versions or ()
+            keep = {v for raw in listed if (v := parse_version(raw)) is not None and v >= latest}
             if wanted is not None:
                 keep.add(wanted)
             low = latest if wanted is None else min(latest, wanted)

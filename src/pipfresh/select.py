@@ -274,7 +274,8 @@ def walk_listed(
         version = parse_version(raw)
         if (
             version is not None
-            and prerelease_allowed(version, installed, policy.pre)
+            # Most versions are final releases: no call to tell them allowed.
+            and (not version.is_prerelease or prerelease_allowed(version, installed, policy.pre))
             and not (limited and not within_target(version, installed, policy.target))
             and (admits is None or admits(version))
         ):
@@ -319,14 +320,18 @@ def files_of_version(
     """The files of one version, found by a substring test per file for each way the
     versions list spells it, then checked exactly."""
     near: list[IndexFile] = []
+    spellings = tuple(spellings)
     for raw in spellings:
         needle = "-" + raw
         near += [f for f in page.files if needle in f.filename]
+    # A filename spelling the version as the list does needs no Version built and
+    # compared (a release has dozens of wheels); any other spelling still may match.
+    exact = {raw for raw in spellings if parse_version(raw) == version}
     return tuple(
         f
         for f in {id(f): f for f in near}.values()
         if (found := version_from_filename(f.filename, page.name)) is not None
-        and parse_version(found) == version
+        and (found in exact or parse_version(found) == version)
     )
 
 
@@ -387,7 +392,9 @@ def digest_page(
     # Only versions from the floor up are listed: reading a cached digest parses a
     # handful of versions, not the thousands a large project has.
     listed = tuple(raw for raws in spellings.values() for raw in raws)
-    return ProjectPage(page.name, tuple(files), listed, complete=False)
+    return ProjectPage(
+        page.name, tuple(files), listed, complete=False, local_files=page.local_files
+    )
 
 
 def newest_listed(page: ProjectPage) -> Version | None:

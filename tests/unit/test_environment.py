@@ -395,6 +395,18 @@ def test_requires_dist_and_header_parsing(tmp_path: Path) -> None:
     assert dist.url is None
 
 
+def test_header_names_in_any_case_and_folds_after_other_headers(tmp_path: Path) -> None:
+    folder = tmp_path / "pkg-1.0.dist-info"
+    folder.mkdir()
+    (folder / "METADATA").write_bytes(
+        b"Metadata-Version: 2.1\nname: pkg\nVERSION: 1.0\nrequires-dist: a\n"
+        b"Classifier: b\n  folded into the classifier\nRequires-Dist: c\n  <2\n"
+        b"Requires-Python: >=3\n  folded into requires-python\n\nbody\n"
+    )
+    (dist,) = read_installed([str(tmp_path)])
+    assert (dist.name, dist.version, dist.requires) == ("pkg", "1.0", ("a", "c <2"))
+
+
 def test_body_is_not_read_as_headers(tmp_path: Path) -> None:
     write_dist(tmp_path, "pkg", "1.0", body="Version: 9.9\nRequires-Dist: evil\n")
     (dist,) = read_installed([str(tmp_path)])

@@ -329,16 +329,19 @@ def test_json_hashes_and_metadata_read_on_demand() -> None:
     )
 
 
+REMOTE = ("https://", "http://")
+
+
 def test_json_lenient_path_matches_fast_path() -> None:
     """Good entries read the same whether or not a bad entry forces the lenient path."""
     body = (PAGES / "numpy.json").read_bytes()
-    fast, versions = parse._parse_json(body, PAGE_URL, "numpy")
+    fast, versions = parse._parse_json(body, PAGE_URL, "numpy", REMOTE)
     assert versions  # PEP 700 list kept from the fast path
     lenient = parse._parse_json_lenient(body, PAGE_URL, "numpy")
     assert fast == lenient
     doc = json.loads(body)
     doc["files"].insert(3, {"filename": 1})
-    assert parse._parse_json(json.dumps(doc).encode(), PAGE_URL, "numpy")[0] == fast
+    assert parse._parse_json(json.dumps(doc).encode(), PAGE_URL, "numpy", REMOTE)[0] == fast
 
 
 @pytest.mark.parametrize(
@@ -850,3 +853,66 @@ def test_arbitrary_markup_never_crashes(text: str) -> None:
 @given(st.lists(st.dictionaries(st.sampled_from(_FIELDS), _json_values, max_size=6), max_size=5))
 def test_arbitrary_json_entries_never_crash(entries: list[dict[str, Any]]) -> None:
     _check(json.dumps({"files": entries}).encode(), JSON_CONTENT_TYPE)
+
+
+# The URLs a JSON page may hold, for the one-pass filter and the slow path alike.
+_JSON_URLS = st.sampled_from(
+    [
+        "https://files.example/demo-1.0.tar.gz",
+        "http://files.example/demo-1.0.tar.gz",
+        "../../files/demo-1.0.tar.gz",
+        "file:///dev/zero",
+        "FILE:///etc/passwd",
+        "ftp://x/demo.whl",
+        "https://files.example/demo-1.0.tar.gz#sha256=" + SHA,
+    ]
+)
+_JSON_FILENAMES = st.sampled_from(
+    ["demo-1.0.tar.gz", "demo-1.0-py3-none-any.whl", "demo-1.0.egg", "DEMO-1.0.ZIP", ""]
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.tuples(_JSON_FILENAMES, _JSON_URLS), max_size=6),
+    st.sampled_from([PAGE_URL, "file:///srv/simple/demo/"]),
+)
+def test_json_one_pass_filter_matches_the_slow_path(
+    entries: list[tuple[str, str]], page_url: str
+) -> None:
+    """The one comprehension that keeps usable files with an allowed scheme gives what
+    resolving every URL and then dropping the disallowed schemes gives."""
+    doc = {"meta": {"api-version": "1.1"}, "files": [{"filename": f, "url": u} for f, u in entries]}
+    page = parse_project_page(json.dumps(doc).encode(), JSON_CONTENT_TYPE, page_url, "demo")
+    allowed = ("https://", "http://", "file:") if page_url.startswith("file:") else REMOTE
+    decoded = [IndexFile.build(f, u) for f, u in entries]
+    slow = [f for f in parse._finish_json_files(decoded, 0, page_url) if f.url.startswith(allowed)]
+    assert [view(f) for f in page.files] == [view(f) for f in slow]
+
+
+def test_json_remote_page_drops_local_urls_and_resolves_relative_ones() -> None:
+    doc = {
+        "files": [
+            {"filename": "demo-1.0.tar.gz", "url": "file:///dev/zero"},
+            {"filename": "demo-1.1.tar.gz", "url": "../../files/demo-1.1.tar.gz"},
+            {"filename": "demo-1.2.egg", "url": "https://files.example/demo-1.2.egg"},
+            {"filename": "demo-1.3.tar.gz", "url": "https://files.example/demo-1.3.tar.gz"},
+        ]
+    }
+    page = parse_project_page(json.dumps(doc).encode(), JSON_CONTENT_TYPE, PAGE_URL, "demo")
+    assert [f.url for f in page.files] == [
+        "https://example.org/files/demo-1.1.tar.gz",
+        "https://files.example/demo-1.3.tar.gz",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("page_url", "local"), [(PAGE_URL, False), ("file:///srv/simple/demo/", True)]
+)
+def test_only_a_local_page_may_link_local_files(page_url: str, local: bool) -> None:
+    doc = {"files": [{"filename": "demo-1.0.tar.gz", "url": "file:///srv/demo-1.0.tar.gz"}]}
+    page = parse_project_page(json.dumps(doc).encode(), JSON_CONTENT_TYPE, page_url, "demo")
+    assert page.local_files is local
+    assert len(page.files) == (1 if local else 0)
+    html = parse_project_page(b'<a href="x/demo-1.0.tar.gz">x</a>', HTML, page_url, "demo")
+    assert html.local_files is local

@@ -9,6 +9,7 @@ from pipfresh.models import IndexFile, ProjectPage
 from pipfresh.select import (
     Policy,
     bump_level,
+    files_of_version,
     group_releases,
     parse_version,
     python_release,
@@ -163,3 +164,33 @@ def test_release_upload_time_is_earliest_file() -> None:
     )
     (release,) = group_releases(page)
     assert release.upload_time == "2024-01-31T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("version", "spellings", "expected"),
+    [
+        # Listed as the files spell it, and spelled otherwise by one file.
+        ("1.0", ["1.0"], ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz", "demo-1.0.0.tar.gz"]),
+        (
+            "1.0",
+            ["1.0", "1.0.0"],
+            ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz", "demo-1.0.0.tar.gz"],
+        ),
+        # Near misses of the substring test are not the version.
+        ("1.0.1", ["1.0.1"], ["demo-1.0.1-py3-none-any.whl"]),
+        # A spelling of another version finds nothing of this one.
+        ("2.0", ["1.0"], []),
+    ],
+)
+def test_files_of_version(version: str, spellings: list[str], expected: list[str]) -> None:
+    files = (
+        wheel("1.0"),
+        sdist("1.0"),
+        sdist("1.0.0"),
+        wheel("1.0.1"),
+        sdist("1.0.10"),
+        IndexFile.build("demo_extra-1.0.tar.gz", "u"),
+    )
+    page = ProjectPage("demo", files, ("1.0", "1.0.0", "1.0.1", "1.0.10"))
+    found = files_of_version(page, Version(version), spellings)
+    assert sorted(f.filename for f in found) == sorted(expected)

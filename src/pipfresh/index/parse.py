@@ -182,19 +182,18 @@ def parse_project_page(
     media_type, _, params = content_type.partition(";")
     media_type = media_type.strip().lower()
     versions: list[str] | None = None
-    if media_type == JSON_CONTENT_TYPE:
-        files, versions = _parse_json(body, url, canonical)
-    elif media_type in _HTML_CONTENT_TYPES:
-        files = _parse_html(_decode_html(body, params, canonical), url, canonical)
-    else:
-        shown = content_type.strip()[:80] or "none"
-        raise MalformedPage(f"unexpected content type {shown!r}", project=canonical)
     # A remote page may only point at the web: "file:///dev/zero" (or a FIFO, or
     # ftp:) on an index someone else runs must not make pipfresh read local files.
     # A local page (file:// index, find-links file) may link local files as well.
     allowed = _LOCAL_PAGE_SCHEMES if url.startswith("file:") else _REMOTE_PAGE_SCHEMES
-    if not all(f.url.startswith(allowed) for f in files):
-        files = [f for f in files if f.url.startswith(allowed)]
+    if media_type == JSON_CONTENT_TYPE:
+        files, versions = _parse_json(body, url, canonical, allowed)
+    elif media_type in _HTML_CONTENT_TYPES:
+        files = _parse_html(_decode_html(body, params, canonical), url, canonical)
+        files = _only_schemes(files, allowed)
+    else:
+        shown = content_type.strip()[:80] or "none"
+        raise MalformedPage(f"unexpected content type {shown!r}", project=canonical)
     if filter_project:
         files = [f for f in files if version_from_filename(f.filename, canonical) is not None]
         versions = None
@@ -202,6 +201,7 @@ def parse_project_page(
         name=canonical,
         files=tuple(files),
         versions=None if versions is None else tuple(versions),
+        local_files=allowed is _LOCAL_PAGE_SCHEMES,
     )
 
 
@@ -256,14 +256,22 @@ _file_decoder = msgspec.json.Decoder(IndexFile)
 _any_decoder = msgspec.json.Decoder()
 
 
+def _only_schemes(files: list[IndexFile], allowed: tuple[str, ...]) -> list[IndexFile]:
+    if all(f.url.startswith(allowed) for f in files):
+        return files
+    return [f for f in files if f.url.startswith(allowed)]
+
+
 def _parse_json(
-    body: bytes, page_url: str, project: str
+    body: bytes, page_url: str, project: str, allowed: tuple[str, ...]
 ) -> tuple[list[IndexFile], list[str] | None]:
+    """The usable files of a JSON page whose URLs have an ``allowed`` scheme (each one
+    of _ABSOLUTE_PREFIXES), and its PEP 700 versions list."""
     try:
         page = _page_decoder.decode(body)
     except msgspec.ValidationError:
         # Valid JSON that does not fit the schema somewhere: redo it entry by entry.
-        return _parse_json_lenient(body, page_url, project), None
+        return _only_schemes(_parse_json_lenient(body, page_url, project), allowed), None
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         # msgspec reports bad UTF-8 inside a string it reads as UnicodeDecodeError, and
         # nesting beyond its depth limit as RecursionError.
@@ -271,13 +279,21 @@ def _parse_json(
     if page.meta is not None:
         _check_api_version(page.meta.api_version, project)
     files = page.files
-    # PyPI gives absolute, fragment-free URLs, so the per-file URL work is skipped
-    # when the body has no "#" at all and every URL is absolute; the filter for
-    # usable files is one comprehension (old projects list .egg and .exe files).
-    if b"#" in body or not all(f.url.startswith(_ABSOLUTE_PREFIXES) for f in files):
-        return _finish_json_files(files, 0, page_url), page.versions
-    usable = [f for f in files if f.filename.endswith(_USABLE_SUFFIXES) or _usable(f.filename)]
-    return usable, page.versions
+    # PyPI gives absolute, fragment-free URLs on the web, so when the body has no "#"
+    # at all, one comprehension over the files keeps the usable ones (old projects
+    # list .egg and .exe files) whose scheme is allowed (so absolute: nothing to
+    # resolve). Only when it drops a file is a second pass needed, to tell an unusable
+    # file (fine) from a URL to resolve or refuse (the slow path).
+    if b"#" not in body:
+        usable = [
+            f
+            for f in files
+            if f.url.startswith(allowed)
+            and (f.filename.endswith(_USABLE_SUFFIXES) or _usable(f.filename))
+        ]
+        if len(usable) == len(files) or all(f.url.startswith(allowed) for f in files):
+            return usable, page.versions
+    return _only_schemes(_finish_json_files(files, 0, page_url), allowed), page.versions
 
 
 def _finish_json_files(files: list[IndexFile], start: int, page_url: str) -> list[IndexFile]:

@@ -11,8 +11,10 @@ import errno
 import ipaddress
 import os
 import stat
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import TypeGuard
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -113,15 +115,31 @@ def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
     # One source speaks one scheme: its first file tells whether it is local.
     if len(pages) == 1 and not (pages[0].files and pages[0].files[0].url.startswith("file:")):
         return pages[0]
-    files: dict[tuple[str, str], IndexFile] = {}
-    for page in pages:
-        for file in page.files:
-            files.setdefault((file.filename, file.url), file)
-    _share_requires_python(files)
-    if any(f.requires_python is None and f.url.startswith("file:") for f in files.values()):
+    files, copies, starts = _distinct_files(pages)
+    if copies:
+        _share_requires_python(files, copies)
+    # Where each page's files start in the merge (when none was dropped as listed
+    # twice): only a page that may link local files is searched for them.
+    spans = (
+        [
+            (start, start + len(page.files))
+            for start, page in zip(starts, pages, strict=True)
+            if page.local_files
+        ]
+        if starts is not None
+        else [(0, len(files))]
+    )
+    local = [
+        i
+        for start, end in spans
+        for i in range(start, end)
+        if files[i].requires_python is None and files[i].url.startswith("file:")
+    ]
+    if local:
         from pipfresh.index.localmeta import fill_requires_python
 
-        files = dict(zip(files, fill_requires_python(files.values()), strict=True))
+        for i, filled in zip(local, fill_requires_python(files[i] for i in local), strict=True):
+            files[i] = filled
     versions: tuple[str, ...] | None = None
     if any(p.versions is not None for p in pages):
         # A small local page (find-links folder, file:// index) has no versions list;
@@ -131,32 +149,84 @@ def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
             versions = tuple(dict.fromkeys(v for vs in listed for v in vs or ()))
     return ProjectPage(
         name=name,
-        files=tuple(files.values()),
+        files=tuple(files),
         versions=versions,
         # Merged with a cached digest, the result is a digest too.
         complete=all(p.complete for p in pages),
+        local_files=any(p.local_files for p in pages),
     )
 
 
-def _share_requires_python(files: dict[tuple[str, str], IndexFile]) -> None:
+def _distinct_files(
+    pages: list[ProjectPage],
+) -> tuple[list[IndexFile], list[int], list[int] | None]:
+    """The pages' files in order, each (filename, URL) once; the positions of those
+    whose filename is listed more than once (the only ones
+    :func:`_share_requires_python` can change); where each page's files start, None
+    when some file was dropped as listed twice.
+
+    The usual merge is a large index page beside a local index holding a file or two of
+    the project. Only a file whose name repeats can repeat its (filename, URL): with
+    each page naming a file once, the repeated names are found from each page's
+    name -> position table, and no key is built for any other file."""
+    tables = [{file.filename: i for i, file in enumerate(page.files)} for page in pages]
+    if any(len(table) != len(page.files) for table, page in zip(tables, pages, strict=True)):
+        return _distinct_slowly(pages)
+    repeated: set[str] = set()
+    for j, table in enumerate(tables):
+        for earlier in tables[:j]:
+            small, large = (table, earlier) if len(table) <= len(earlier) else (earlier, table)
+            repeated.update(name for name in small if name in large)
+    files = list(chain.from_iterable(page.files for page in pages))
+    starts = list(accumulate((len(page.files) for page in pages[:-1]), initial=0))
+    if not repeated:
+        return files, [], starts
+    copies: list[int] = []
+    for start, table in zip(starts, tables, strict=True):
+        copies.extend(sorted(start + table[name] for name in repeated if name in table))
+    keys = {(files[i].filename, files[i].url) for i in copies}
+    if len(keys) == len(copies):
+        return files, copies, starts
+    # A URL listed by two sources: the first listing counts.
+    return _distinct_slowly(pages)
+
+
+def _distinct_slowly(
+    pages: list[ProjectPage],
+) -> tuple[list[IndexFile], list[int], list[int] | None]:
+    by_key: dict[tuple[str, str], IndexFile] = {}
+    for page in pages:
+        for file in page.files:
+            by_key.setdefault((file.filename, file.url), file)
+    files = list(by_key.values())
+    counts = Counter(file.filename for file in files)
+    return files, [i for i, file in enumerate(files) if counts[file.filename] > 1], None
+
+
+def _share_requires_python(files: list[IndexFile], copies: list[int]) -> None:
     """A mirror or find-links folder lists a file without its Requires-Python (PEP 503
     HTML pages rarely carry it): where another index lists the same file (same name,
     and the same sha256 where both say) with one, it holds for the copy too, as it is
     the same file's metadata. Otherwise the copy would look installable on every
-    Python, and the newest release would be one that pip then refuses."""
+    Python, and the newest release would be one that pip then refuses.
+
+    ``copies`` are the positions of the files whose name is listed more than once: no
+    other file can take or lend a Requires-Python."""
     known: dict[str, list[IndexFile]] = {}
-    for file in files.values():
+    for i in copies:
+        file = files[i]
         if file.requires_python is not None:
             known.setdefault(file.filename, []).append(file)
     if not known:
         return
-    for key, file in files.items():
+    for i in copies:
+        file = files[i]
         if file.requires_python is not None or file.filename not in known:
             continue
         digest = file.sha256
         for other in known[file.filename]:
             if digest is None or other.sha256 is None or other.sha256 == digest:
-                files[key] = msgspec.structs.replace(file, requires_python=other.requires_python)
+                files[i] = msgspec.structs.replace(file, requires_python=other.requires_python)
                 break
 
 
