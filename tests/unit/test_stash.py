@@ -4,11 +4,19 @@ anything shared stays file by file, and putting back restores the exact tree."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from pipfresh.upgrade.stash import Kept, StashError, keep_aside, plan_kept, put_back
+from pipfresh.upgrade.stash import (
+    Kept,
+    StashError,
+    installer_leftovers,
+    keep_aside,
+    plan_kept,
+    put_back,
+)
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -152,3 +160,17 @@ def test_a_symlinked_folder_that_stays_inside_is_fine(site: Path) -> None:
     (site / "lib64").symlink_to(site / "lib")
     kept = plan_kept([("pkg", [str(site / "lib64/pkg/a.py")])], [str(site)])
     assert [k.original for k in kept] == [str(site / "lib64/pkg")]
+
+
+def test_installer_leftovers_are_pips_stash_folders_of_the_projects_replaced(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site-packages"
+    for folder in ("pip", "~ip", "~-p", "~ix", "~ip-24.3.1.dist-info", "~other"):
+        (site / folder).mkdir(parents=True)
+    (site / "~ix.py").write_text("")
+    originals = [str(site / "pip" / "__init__.py"), str(site / "pip-24.3.1.dist-info" / "RECORD")]
+    found = installer_leftovers([str(site)], originals, since=0)
+    assert found == sorted(str(site / n) for n in ("~-p", "~ip", "~ip-24.3.1.dist-info"))
+    # Only what was made since the update began.
+    assert installer_leftovers([str(site)], originals, since=time.time() + 60) == []

@@ -443,13 +443,13 @@ def restore(target: TargetEnv, record: journal.Journal, roots: Sequence[str]) ->
             and stash.inside(path, roots)
             and real.holds(path)
         ):
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path)
-                else:
-                    os.unlink(path)
-            except OSError as exc:
-                problems.append(f"{path}: {exc.strerror or exc}")
+            _delete(path, problems)
+    sites = {target.paths.get(k) or "" for k in ("purelib", "platlib")} - {""}
+    since = _epoch(record.started) - 2  # ctime and the journal's clock, seconds apart
+    for path in stash.installer_leftovers(sites, (k.original for k in record.kept), since):
+        # pip, stopped while replacing itself (or another folder), leaves "~ip" behind.
+        if stash.inside(path, roots) and real.holds(path):
+            _delete(path, problems)
     now = metadata_dirs(target.sys_path)
     differ = [f"{p} is missing" for p in sorted(known - set(now))]
     differ += [f"{p} was not there before" for p in sorted(set(now) - known)]
@@ -460,6 +460,25 @@ def restore(target: TargetEnv, record: journal.Journal, roots: Sequence[str]) ->
         if record.before.get(name) != after.get(name)
     )
     return problems + differ
+
+
+def _delete(path: str, problems: list[str]) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError as exc:
+        problems.append(f"{path}: {exc.strerror or exc}")
+
+
+def _epoch(started: str) -> float:
+    """The journal's start time in epoch seconds (0 when unreadable: then any
+    leftover counts as new, which only ever removes pip's own stash folders)."""
+    try:
+        return datetime.fromisoformat(started).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def recover_interrupted(target: TargetEnv) -> str | None:

@@ -378,6 +378,45 @@ def wheel_files(
     return list(dict.fromkeys(found))
 
 
+#: What pip puts before a name for the folder it moves an uninstalled project's folder
+#: into, of the same length ("pip" -> "~ip", "~-p", ...: pip's AdjacentTempDirectory).
+_ADJACENT = "~-."
+
+
+def installer_leftovers(sites: Iterable[str], originals: Iterable[str], since: float) -> list[str]:
+    """Folders an installer stopped halfway left beside the projects it was replacing:
+    entries of ``sites`` (site-packages folders) named as pip names the stash of its
+    uninstall for one of the top-level names of ``originals`` (``~ip`` for ``pip``),
+    made at ``since`` (epoch seconds) or later. pip removes them when it finishes or
+    rolls back; stopped by a signal, it cannot. Pure but for looking at the folders."""
+    tops: dict[str, set[str]] = {}
+    for site in sites:
+        prefix = site.rstrip(os.sep) + os.sep
+        names = {p[len(prefix) :].split(os.sep, 1)[0] for p in originals if p.startswith(prefix)}
+        if names:
+            tops[site] = names
+    found: list[str] = []
+    for site, names in tops.items():
+        try:
+            entries = list(os.scandir(site))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            rest = name.lstrip(_ADJACENT)
+            if not name.startswith("~") or not rest or name in names:
+                continue
+            if not any(len(n) == len(name) and n.endswith(rest) for n in names):
+                continue
+            try:
+                made = entry.stat(follow_symlinks=False).st_ctime
+            except OSError:
+                continue
+            if made >= since:
+                found.append(entry.path)
+    return sorted(found)
+
+
 def remove_stash(stash: Path) -> None:
     """Delete the stash folder (after a successful update or a completed restore)."""
     with contextlib.suppress(FileNotFoundError):
