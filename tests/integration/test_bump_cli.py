@@ -328,13 +328,26 @@ def _unprivileged() -> list[str] | None:
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         return None
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    # The checkout may sit in a folder only root can enter (a mktemp -d clone): then
+    # the unprivileged user cannot run pipfresh at all, and the test cannot be made.
+    probe = subprocess.run(
+        [*prefix, *PIPFRESH, "--version"],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    return prefix if probe.returncode == 0 else None
 
 
 def test_a_read_only_file_beside_a_writable_one_leaves_both_unchanged(server: IndexServer) -> None:
     prefix = _unprivileged()
     if prefix is None:
-        pytest.skip("running as root without setpriv: root may write a 0444 file")
+        pytest.skip(
+            "running as root, and no unprivileged user can run pipfresh here "
+            "(no setpriv, or the checkout is not readable to it): root may write a 0444 file"
+        )
     # a folder the unprivileged user owns (pytest's tmp_path is root's own, mode 0700)
     folder = Path(tempfile.mkdtemp(prefix="pipfresh-bump-ro-"))
     try:
