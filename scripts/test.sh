@@ -12,4 +12,7 @@ fi
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# Three workers on two cores: most integration tests wait on subprocesses and local
+# servers, so a third worker still gains (measured: 683 integration tests in 240 s with
+# -n 3 against 503 s in one process). PIPFRESH_TEST_WORKERS=0 runs them in one process.
+.venv/bin/python -m pytest -n "${PIPFRESH_TEST_WORKERS:-3}" "$@"
