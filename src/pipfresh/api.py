@@ -395,11 +395,11 @@ def _picked(statuses: Sequence[PackageStatus], picked: Iterable[str]) -> tuple[P
     a Mapping; None there: as planned) caps it there, as a narrower ``--target``
     would have: both wanted and latest, so that the rounds after the first do not
     move it further either."""
-    caps: dict[str, str | None] = {}
-    if isinstance(picked, Mapping):
-        caps = {canonicalize_name(n): v for n, v in picked.items()}
-    else:
-        caps = dict.fromkeys(map(canonicalize_name, picked))
+    caps: dict[str, str | None] = (
+        {canonicalize_name(n): v for n, v in picked.items()}
+        if isinstance(picked, Mapping)
+        else dict.fromkeys(map(canonicalize_name, picked))
+    )
     chosen: list[PackageStatus] = []
     for status in statuses:
         name = canonicalize_name(status.name)

@@ -60,7 +60,9 @@ def parse_version(text: str) -> Version | None:
 
 
 @lru_cache(maxsize=2048)
-def _parse_specifier(text: str) -> SpecifierSet | None:
+def parse_specifier(text: str) -> SpecifierSet | None:
+    """Parse a specifier set, or None for one that is not valid (cached: the same few
+    requires-python and pin strings come back for thousands of files)."""
     try:
         return SpecifierSet(text)
     except InvalidSpecifier:
@@ -96,7 +98,7 @@ def requires_python_allows(requires_python: str | None, python_version: Version)
     """
     if not requires_python:
         return True
-    spec = _parse_specifier(requires_python)
+    spec = parse_specifier(requires_python)
     if spec is None:
         return True
     # Explicit: packaging's default for pre-releases changed between releases.

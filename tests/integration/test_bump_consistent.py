@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -270,30 +269,9 @@ def test_a_warm_consistent_run_asks_for_no_page(
 
 
 def pip_dry_run(requirements: Path, wheels: Path) -> subprocess.CompletedProcess[str]:
-    from support.venvs import clean_env
+    from support.venvs import pip_dry_run_offline
 
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--isolated",
-            "install",
-            "--dry-run",
-            "--ignore-installed",
-            "--no-index",
-            "--no-cache-dir",
-            "--find-links",
-            str(wheels),
-            "-r",
-            str(requirements),
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        check=False,
-        timeout=120,
-    )
+    return pip_dry_run_offline(requirements, wheels)
 
 
 def test_pip_installs_the_consistent_bump_of_a_compiled_file_and_not_the_plain_one(

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,7 @@ from pipfresh._bump.files import read_files
 from pipfresh._bump.model import Pin
 from pipfresh.settings import UpgradeConfig
 from support.index_server import IndexServer
-from support.venvs import clean_env
+from support.venvs import pip_dry_run_offline
 from support.wheels import build_wheel
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "bump" / "real"
@@ -229,30 +227,7 @@ def test_pip_resolves_the_rewritten_files(case: Case, index: Index, tmp_path: Pa
     shutil.copytree(REAL / top, tmp_path / top)
     root = tmp_path / case.root
     run_bump(root, index, tmp_path, write=True)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--isolated",
-            "install",
-            "--dry-run",
-            "--no-deps",
-            "--ignore-installed",
-            "--no-index",
-            "--no-cache-dir",
-            "--find-links",
-            str(index.wheels),
-            "-r",
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        cwd=root.parent,
-        check=False,
-        timeout=120,
-    )
+    result = pip_dry_run_offline(root, index.wheels, "--no-deps", cwd=root.parent)
     assert result.returncode == 0, result.stderr
     (would,) = [line for line in result.stdout.splitlines() if line.startswith("Would install")]
     installed = set(would.removeprefix("Would install ").split())

@@ -4,8 +4,6 @@ against a folder of tiny wheels, isolated from this machine's pip configuration.
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 from packaging.version import Version
@@ -14,7 +12,7 @@ from pipfresh._bump.files import read_files
 from pipfresh._bump.model import Edit
 from pipfresh._bump.specifiers import new_specifier
 from pipfresh._bump.write import apply_edits, write_atomically
-from support.venvs import clean_env
+from support.venvs import pip_dry_run_offline
 from support.wheels import build_wheel
 
 NEW = {"bumpdemo-alpha": "2.0.1", "bumpdemo-beta": "1.9.0", "bumpdemo-gamma": "2.3.1"}
@@ -47,27 +45,7 @@ def test_pip_resolves_the_rewritten_file_with_new_hashes(tmp_path: Path) -> None
         edits.append(Edit(req, span, f"--hash=sha256:{digests[pin.canonical]}"))
     write_atomically({req: apply_edits(dep.text, edits)})
     assert req.read_bytes().count(b"\r\n") == 5  # every line end kept
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--isolated",
-            "install",
-            "--dry-run",
-            "--ignore-installed",
-            "--no-index",
-            "--no-cache-dir",
-            "--find-links",
-            str(wheels),
-            "-r",
-            str(req),
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        check=False,
-    )
+    result = pip_dry_run_offline(req, wheels)
     assert result.returncode == 0, result.stderr
     assert (
         "Would install bumpdemo-alpha-2.0.1 bumpdemo-beta-1.9.0 bumpdemo-gamma-2.3.1"

@@ -111,6 +111,38 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def pip_dry_run_offline(
+    requirements: Path, wheels: Path, *options: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``pip install --dry-run --ignore-installed -r requirements`` from the wheels in
+    ``wheels`` only (no index, no cache, this machine's pip configuration off), with
+    ``options`` (e.g. ``--no-deps``) before ``-r``."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--isolated",
+            "install",
+            "--dry-run",
+            *options,
+            "--ignore-installed",
+            "--no-index",
+            "--no-cache-dir",
+            "--find-links",
+            str(wheels),
+            "-r",
+            str(requirements),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
+
+
 def find_uv() -> str | None:
     """Path of the uv binary: the ``uv`` package's, next to this Python, or on PATH."""
     try:

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from pipfresh.models import IndexFile, ProjectPage, Target
@@ -27,6 +27,7 @@ from pipfresh.select import (
     Release,
     iter_releases,
     old_enough,
+    parse_specifier,
     parse_version,
     prerelease_allowed,
     requires_python_allows,
@@ -68,7 +69,7 @@ class Skipped:
     def reason(self) -> str:
         return (
             f"skipped {self.version}: requires Python {self.requires_python}, "
-            f"the project supports {_short(self.python)}"
+            f"the project supports {short_python(self.python)}"
         )
 
 
@@ -86,18 +87,10 @@ class Choice:
     skipped: tuple[Skipped, ...] = ()
 
 
-def _short(python: Version) -> str:
+def short_python(python: Version) -> str:
     """3.9.0 -> "3.9": the floor as a project writes it."""
     release = python.release
     return ".".join(map(str, release[:2] if len(release) == 3 and release[2] == 0 else release))
-
-
-@lru_cache(maxsize=1024)
-def _specifier(text: str) -> SpecifierSet | None:
-    try:
-        return SpecifierSet(text)
-    except InvalidSpecifier:
-        return None
 
 
 @lru_cache(maxsize=1024)
@@ -112,7 +105,7 @@ def _marker_pythons(marker: str) -> frozenset[Version] | None:
         return None
     selected: set[Version] = set()
     for python in _PYTHONS:
-        text = _short(python)
+        text = short_python(python)
         full = f"{text}.0" if len(python.release) == 2 else str(python)
         for platform in _PLATFORMS:
             environment = {
@@ -158,7 +151,7 @@ def python_floor(
     marker selects (``; python_version < "3.10"`` with 3.12: 3.9).
     """
     selected = _marker_pythons(marker) if marker else None
-    spec = _specifier(requires_python) if requires_python else None
+    spec = parse_specifier(requires_python) if requires_python else None
     if spec is not None:
         pool = sorted(
             p for p in {*_PYTHONS, *_named_versions(spec)} if spec.contains(p, prereleases=True)
@@ -184,7 +177,7 @@ def _minor(python: Version) -> Version:
 def current_minimum(specifier: str) -> Version | None:
     """The lowest version a specifier names as its floor (``==``, ``===``, ``~=``,
     ``>=``, ``>``), or None when it has none (``<2``, ``!=1.5``, unversioned)."""
-    spec = _specifier(specifier) if specifier else None
+    spec = parse_specifier(specifier) if specifier else None
     if spec is None:
         return None
     floors = _named_versions(spec)

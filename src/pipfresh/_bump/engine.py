@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 from packaging.version import Version
 
-from pipfresh._bump.eligible import Choice, Rules, current_minimum, newest_eligible, python_floor
+from pipfresh._bump.eligible import (
+    Choice,
+    Rules,
+    current_minimum,
+    newest_eligible,
+    python_floor,
+    short_python,
+)
 from pipfresh._bump.model import BumpInputError, DepFile, Edit, Pin, Span
 from pipfresh._bump.report import BumpReport, PinResult
 from pipfresh.errors import IndexError_, UsageError
@@ -61,15 +68,11 @@ def _floor_of(pin: Pin, file: DepFile, default: Version | None) -> tuple[Version
     return python_floor(None, pin.marker, default), False
 
 
-def _short(python: Version) -> str:
-    release = python.release
-    return ".".join(map(str, release[:2] if len(release) == 3 and release[2] == 0 else release))
-
-
 def _skip_reasons(choice: Choice, declared: bool) -> tuple[str, ...]:
     whose = "the project supports" if declared else "the target Python is"
     return tuple(
-        f"skipped {s.version}: requires Python {s.requires_python}, {whose} {_short(s.python)}"
+        f"skipped {s.version}: requires Python {s.requires_python}, "
+        f"{whose} {short_python(s.python)}"
         for s in choice.skipped
     )
 
