@@ -11,7 +11,9 @@ import pytest
 
 from pipfresh.upgrade.stash import (
     Kept,
+    RealRoots,
     StashError,
+    covered,
     installer_leftovers,
     keep_aside,
     plan_kept,
@@ -160,6 +162,44 @@ def test_a_symlinked_folder_that_stays_inside_is_fine(site: Path) -> None:
     (site / "lib64").symlink_to(site / "lib")
     kept = plan_kept([("pkg", [str(site / "lib64/pkg/a.py")])], [str(site)])
     assert [k.original for k in kept] == [str(site / "lib64/pkg")]
+
+
+def test_a_symlink_deep_below_ordinary_folders_is_still_resolved(
+    tmp_path: Path, site: Path
+) -> None:
+    """Real paths are worked out folder by folder and remembered; a link two levels
+    down, met after its parent was resolved for another file, still leads out."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(site, "pkg/sub/ok.py")
+    (site / "pkg" / "sub" / "away").symlink_to(outside)
+    real = RealRoots([str(site)])
+    assert real.holds(str(site / "pkg/sub/ok.py"))
+    assert real.holds(str(site / "pkg/sub/away"))  # the link itself is inside
+    assert not real.holds(str(site / "pkg/sub/away/file.py"))
+    assert not real.holds(str(site / "pkg/sub/away/deeper/file.py"))
+    assert real.holds(str(site / "pkg/sub/not-yet-there/file.py"))
+
+
+@pytest.mark.parametrize(
+    ("path", "kept", "expected"),
+    [
+        ("/env/lib/pkg/a.py", {"/env/lib/pkg/a.py"}, True),
+        ("/env/lib/pkg/a.py", {"/env/lib/pkg"}, True),
+        ("/env/lib/pkg/a.py", {"/env"}, True),
+        ("/env/lib/pkg/a.py", {"/env/lib/pk"}, False),  # a prefix, not a parent
+        ("/env/lib/pkg/a.py", {"/env/lib/pkg/a"}, False),
+        ("/env/lib/pkg", {"/env/lib/pkg/a.py"}, False),
+        ("/env/lib/pkg/a.py", set(), False),
+        ("/env/lib/pkg/a.py", {"/"}, True),
+    ],
+)
+def test_covered_means_the_path_or_one_of_its_parents(
+    path: str, kept: set[str], expected: bool
+) -> None:
+    if os.name == "nt":
+        pytest.skip("POSIX paths")
+    assert covered(path, kept) is expected
 
 
 def test_installer_leftovers_are_pips_stash_folders_of_the_projects_replaced(
