@@ -13,6 +13,8 @@ Variants, each a fresh process, interleaved round by round (order rotated each r
 * ``uv-cold``: ``uv pip list --outdated`` on the same venv with an empty cache;
 * ``floor``: an interpreter with only aiohttp and msgspec fetching every page
   (16 connections) and decoding only the filenames (benchmarks/floor.py's script);
+* with ``--concurrency 24,32``: ``pipfresh-c24``, ``pipfresh-c32``, cold scans as users
+  get them but with ``--concurrency N`` (to choose the default bound by measurement);
 * with ``--baseline SRC``: ``base-cold`` and ``base-warm``, the same scans run from
   another source tree (e.g. the main branch's ``src``), to show "no slower than today".
 
@@ -168,13 +170,18 @@ def make_variants(
     pipfresh: list[str],
     baseline: list[str] | None,
     keep: Path,
+    concurrency: list[int] = [],  # noqa: B006 - read only
 ) -> list[Variant]:
     uv = dev_bin("uv")
 
-    def scan(prefix: list[str], workers: str | None) -> Callable[[Path], tuple[list[str], dict]]:
+    def scan(
+        prefix: list[str], workers: str | None, bound: int | None = None
+    ) -> Callable[[Path], tuple[list[str], dict]]:
         def build(cache: Path) -> tuple[list[str], dict[str, str]]:
             cmd = [*prefix, "--python", str(interp), "--format", "json", "--isolated"]
             cmd += ["--index-url", index_url, "--cache-dir", str(cache)]
+            if bound is not None:
+                cmd += ["--concurrency", str(bound)]
             extra = {"PIPFRESH_CACHE_DIR": str(cache)}
             if workers is not None:
                 extra["PIPFRESH_WORKERS"] = workers
@@ -198,6 +205,10 @@ def make_variants(
         Variant("pipfresh-warm", scan(pipfresh, None), warm=True, count=count_pipfresh),
         Variant("uv-cold", uv_cold, count=count_uv),
         Variant("floor", floor),
+    ]
+    variants += [
+        Variant(f"pipfresh-c{n}", scan(pipfresh, None, n), count=count_pipfresh)
+        for n in concurrency
     ]
     if baseline is not None:
         variants += [
@@ -277,6 +288,11 @@ def main() -> int:
     parser.add_argument("--from-src", action="store_true", help="run this tree's src directly")
     parser.add_argument("--baseline", type=Path, help="another pipfresh source tree (its src)")
     parser.add_argument("--only", default="", help="comma-separated variant names")
+    parser.add_argument(
+        "--concurrency",
+        default="",
+        help="comma-separated request bounds: one more cold pipfresh variant each (pipfresh-cN)",
+    )
     args = parser.parse_args()
 
     if args.from_src:
@@ -322,7 +338,13 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="cores-", dir=WORK_DIR) as tmp:
             scratch = Path(tmp)
             variants = make_variants(
-                interp, index_url, names, pipfresh=pipfresh, baseline=baseline, keep=scratch
+                interp,
+                index_url,
+                names,
+                pipfresh=pipfresh,
+                baseline=baseline,
+                keep=scratch,
+                concurrency=[int(x) for x in args.concurrency.split(",") if x.strip()],
             )
             if args.only:
                 wanted = {x.strip() for x in args.only.split(",")}
