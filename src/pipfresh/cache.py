@@ -205,6 +205,9 @@ class _Header(msgspec.Struct, array_like=True, frozen=True, gc=False):
     crcs: tuple[int, ...]
     # False for a digest: only some releases' files were kept (see select.digest_page).
     complete: bool = True
+    # True: the index answered 404, it does not know the project (no files kept). Last,
+    # with a default, so that entries written before it still read.
+    missing: bool = False
 
 
 class _StoredFile(msgspec.Struct, frozen=True, gc=False):
@@ -327,6 +330,11 @@ class CacheEntry:
     @property
     def url(self) -> str | None:
         return self._header.url
+
+    @property
+    def missing(self) -> bool:
+        """The index said it does not know the project (see :meth:`Cache.store_missing`)."""
+        return self._header.missing
 
     @property
     def versions(self) -> tuple[str, ...] | None:
@@ -671,6 +679,29 @@ class Cache:
             complete=page.complete,
         )
         return self._commit(path, _encode_entry(header, blobs), index_url, mtime=fetched_at)
+
+    def store_missing(self, index_url: str, project: str, *, fetched_at: float) -> bool:
+        """Cache that ``index_url`` does not know ``project`` (it answered 404), fresh
+        for as long as a page would be: a warm scan of an environment holding a project
+        of its own, on no index, then asks nobody. True if it was written (or queued)."""
+        path = self._entry_path(index_url, project)
+        if path is None or self.refused is not None:
+            return False
+        header = _Header(
+            index=self._index(index_url)[0],
+            project=path.stem,
+            url=None,
+            etag=None,
+            last_modified=None,
+            max_age=None,
+            no_cache=False,
+            versions=(),
+            keys=(),
+            sizes=(),
+            crcs=(),
+            missing=True,
+        )
+        return self._commit(path, _encode_entry(header, []), index_url, mtime=fetched_at)
 
     def refresh(
         self, index_url: str, project: str, *, now: float, cache_control: str | None = None

@@ -72,6 +72,15 @@ class NotFound(IndexError_):
     """No configured index knows the project."""
 
 
+class NotOnAnyIndex(NotFound):
+    """No source has the project; ``missing``: the indexes that answered 404 (which
+    the cache remembers, as it remembers pages)."""
+
+    def __init__(self, message: str, *, project: str, missing: tuple[str, ...]) -> None:
+        super().__init__(message, project=project)
+        self.missing = missing
+
+
 class HTTPStatusError(IndexError_):
     """An index answered with an HTTP error status."""
 

@@ -25,7 +25,7 @@ from pipfresh import __version__
 from pipfresh.cache import Cache, CacheCorrupt, CacheEntry, default_cache_dir
 from pipfresh.constraints import constraints_dist
 from pipfresh.environment import PendingInspection, find_interpreter, inspect_target
-from pipfresh.errors import IndexError_, PipfreshError, UsageError
+from pipfresh.errors import IndexError_, NotOnAnyIndex, PipfreshError, UsageError
 from pipfresh.index.sources import (
     UsableSources,
     found,
@@ -443,6 +443,8 @@ def _cached_pages(
                 entry.close()
             return None
         with entry:
+            if entry.missing:
+                continue  # this index said it does not know the project: no page
             try:
                 pages.append(entry.page())
             except CacheCorrupt:
@@ -510,7 +512,7 @@ def remember(
             if answer.page is None and not is_local(answer.location):
                 # This index does not know the project (404): remembered too, or a
                 # warm scan with a private extra index would ask again every time.
-                cache.store(answer.location, name, ProjectPage(name, (), ()), fetched_at=now)
+                cache.store_missing(answer.location, name, fetched_at=now)
             continue
         if answer.page is None:
             continue
@@ -661,6 +663,13 @@ async def fetch_results(
                     page, answers = await client.fetch(name, conditional=False)
                     status = status_for(dist, page, policy, constraints)
             except IndexError_ as exc:
+                if isinstance(exc, NotOnAnyIndex) and cache is not None:
+                    # Remembered as pages are: a project of the user's own, on no
+                    # index, would otherwise cost every warm scan a round trip (and
+                    # the start of an HTTP client) to be told so again.
+                    for location in exc.missing:
+                        if not is_local(location):
+                            cache.store_missing(location, name, fetched_at=now)
                 return position, ProjectError(dist.name, exc.message)
             finally:
                 for entry in stale.values():

@@ -150,6 +150,39 @@ def test_warm_run_asks_nothing_and_prints_the_same_packages(scene: Scene) -> Non
     assert warm["errors"] == cold["errors"] == []
 
 
+def test_a_project_on_no_index_is_remembered_as_pages_are(
+    tmp_path: Path, venvs: Venvs, wheel_factory: WheelFactory
+) -> None:
+    """baz is on no index: the warm run says so again without a request (a cold scan
+    only learns it from the 404), until --refresh asks and finds it published."""
+    with IndexServer() as server:
+        serve(server, wheel_factory, "foo", "bar")
+        cache = tmp_path / "cache"
+        env = pipfresh_env(tmp_path, extra={"PIPFRESH_CACHE_DIR": str(cache)})
+        scene = Scene(server, venvs.plain, env, cache, tmp_path)
+        cold = scene.json("--all", expect=3)
+        assert [e["name"] for e in cold["errors"]] == ["baz"]
+        assert cold["errors"][0]["reason"].startswith("not found on any index")
+        assert server.count("baz") == 1
+        server.reset_stats()
+        warm = scene.json("--all", expect=3)
+        assert server.total_requests == 0
+        assert server.connection_count == 0
+        assert warm["errors"] == cold["errors"]
+        assert packages(warm) == packages(cold)
+        offline = scene.json("--all", "--offline", expect=3)
+        assert offline["errors"] == cold["errors"]
+        publish(server, wheel_factory, "baz", "0.5", "0.9")
+        assert scene.json("--all", expect=3)["errors"] == cold["errors"]  # still fresh
+        assert server.total_requests == 0
+        refreshed = scene.json("--all", "--refresh")
+        assert refreshed["errors"] == []
+        assert latest_of(refreshed)["baz"] == "0.9"
+        server.reset_stats()
+        assert latest_of(scene.json("--all"))["baz"] == "0.9"
+        assert server.total_requests == 0
+
+
 def test_refresh_and_max_age_zero_ask_again(scene: Scene) -> None:
     cold = warm_up(scene)
     refreshed = scene.json("--all", "--refresh")

@@ -176,6 +176,42 @@ def test_round_trip(cache: Cache) -> None:
     assert entry.files("3.0") == ()
 
 
+def test_an_index_that_does_not_know_the_project_is_remembered(cache: Cache) -> None:
+    assert cache.store_missing(INDEX, "Nowhere_Pkg", fetched_at=T0)
+    entry = cache.lookup(INDEX, "nowhere-pkg", now=T0 + 1)
+    assert entry is not None
+    assert entry.missing
+    assert entry.fresh
+    assert entry.etag is None
+    assert entry.last_modified is None
+    assert entry.page().files == ()
+    stale = cache.lookup(INDEX, "nowhere-pkg", now=T0 + 3600)
+    assert stale is not None
+    assert stale.missing
+    assert not stale.fresh
+    # A page stored later replaces it.
+    assert cache.store(INDEX, "nowhere-pkg", make_page(), fetched_at=T0 + 2)
+    again = cache.lookup(INDEX, "nowhere-pkg", now=T0 + 3)
+    assert again is not None
+    assert not again.missing
+    assert again.page().files
+
+
+def test_an_entry_written_before_the_missing_flag_still_reads(cache: Cache) -> None:
+    assert cache.store(INDEX, "demo", make_page(), fetched_at=T0)
+    path = entry_path(cache)
+    data = path.read_bytes()
+    length = _header_length(data)
+    start = len(MAGIC) + 4
+    fields = msgspec.msgpack.decode(data[start : start + length])
+    old = msgspec.msgpack.encode(fields[:-1])  # as entries were written before it
+    path.write_bytes(MAGIC + len(old).to_bytes(4, "little") + old + data[start + length :])
+    entry = cache.lookup(INDEX, "demo", now=T0 + 1)
+    assert entry is not None
+    assert not entry.missing
+    assert entry.page() == make_page()
+
+
 def test_round_trip_keeps_every_field_and_unversioned_files(cache: Cache) -> None:
     odd = IndexFile.build(
         "other-1.0.tar.gz",

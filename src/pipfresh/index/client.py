@@ -39,6 +39,7 @@ from pipfresh.errors import (
     MalformedPage,
     NetworkError,
     NotFound,
+    NotOnAnyIndex,
 )
 from pipfresh.index.lazywheel import Chunk
 from pipfresh.index.limiter import AdaptiveLimit, ByteBudget
@@ -333,7 +334,11 @@ class IndexClient:
             if found(link_page):
                 pages.append(link_page)
         if not pages:
-            raise NotFound(not_found_reason(self._index_urls, self._find_links), project=name)
+            raise NotOnAnyIndex(
+                not_found_reason(self._index_urls, self._find_links),
+                project=name,
+                missing=tuple(a.location for a in answers if a.page is None),
+            )
         self.stats[name] = FetchStats(self._bytes.pop(name, 0), time.perf_counter() - started)
         return merge_pages(name, pages), answers
 
