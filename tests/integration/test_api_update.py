@@ -89,7 +89,15 @@ def test_update_everything_outdated(scene: Scene, installer: Literal["uv", "pip"
     assert result.installer == installer
     assert result.environment.prefix == str(scene.venv.path)
     assert [p.name for p in result.report.outdated] == ["aaa", "bbb"]
-    assert set(result.timings) == {"scan", "plan", "download", "keep", "install", "verify"}
+    assert set(result.timings) == {
+        "scan",
+        "plan",
+        "download",
+        "prepare",
+        "keep",
+        "install",
+        "verify",
+    }
     # The installer's own output reached the callback, line by line.
     assert all(line.endswith("\n") for line in lines)
     assert "aaa" in "".join(lines)

@@ -236,6 +236,7 @@ def execute(
             started = time.perf_counter()
             new_files = run_stoppable(_download_all(scan, plan, planned.fetched, downloads))
             timings["download"] = round(time.perf_counter() - started, 3)
+            started = time.perf_counter()
             dists = read_installed(target.sys_path)
             before = _snapshot(dists)
             baseline = _problem_keys(dists, target.markers)
@@ -250,6 +251,7 @@ def execute(
                     f"cannot write the update's journal in {folder}: {exc.strerror or exc}; "
                     "nothing was changed"
                 ) from None
+            timings["prepare"] = round(time.perf_counter() - started, 3)
         output = ""
         failure: str | None = None
         with _sigterm_as_interrupt():
