@@ -249,6 +249,10 @@ def log_setup(scan: ScanInput) -> None:
 
 def warn_interrupted_update(target: TargetEnv) -> None:
     """Read-only commands only say that an interrupted update awaits its restore."""
+    from pipfresh.upgrade.paths import journal_path, state_folder
+
+    if not os.path.lexists(journal_path(state_folder(target))):
+        return  # the usual case, known without importing the journal and the stash
     from pipfresh.upgrade.journal import pending_warning
 
     warning = pending_warning(target)

@@ -126,12 +126,12 @@ def remember(folder: Path, broken: Iterable[Broken], *, cleared: Iterable[str] =
 def mark_broken(target: TargetEnv, statuses: list[PackageStatus]) -> list[PackageStatus]:
     """``statuses`` with ``broke_tests`` set where the version the scan proposes (wanted
     or latest) is the one remembered as having broken the tests."""
-    purelib = target.paths.get("purelib")
-    if purelib and not os.path.lexists(os.path.join(purelib, ".pipfresh-update", FILE_NAME)):
-        return statuses  # the usual case (journal.STATE_DIR), without importing upgrade
-    from pipfresh.upgrade import journal
+    from pipfresh.upgrade.paths import state_folder
 
-    broken = load(journal.state_folder(target))
+    folder = state_folder(target)
+    if not os.path.lexists(folder / FILE_NAME):
+        return statuses  # the usual case, known without importing the journal
+    broken = load(folder)
     if not broken:
         return statuses
     marked: list[PackageStatus] = []

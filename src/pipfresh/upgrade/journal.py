@@ -34,33 +34,23 @@ from typing import Any
 
 from pipfresh.errors import CorruptJournal
 from pipfresh.models import TargetEnv
-from pipfresh.upgrade.stash import STATE_DIR_NAME, Kept, RealRoots, inside
+from pipfresh.upgrade.paths import (
+    STATE_DIR_NAME,
+    journal_path,
+    site_packages,
+    state_folder,
+)
+from pipfresh.upgrade.stash import Kept, RealRoots, inside
 
 #: Bumped on any change a previous pipfresh could not read correctly.
 FORMAT = 2
 STATE_DIR = STATE_DIR_NAME  # one name, which stash.plan_kept also refuses in a RECORD
-JOURNAL_NAME = "journal.json"
 STASH_DIR = "stash"
 #: Stashes of committed updates, renamed to be deleted in the background.
 TRASH_PREFIX = "trash-"
 LOCK_NAME = "lock"
 #: A journal larger than this is not one pipfresh wrote.
 MAX_JOURNAL_BYTES = 256 * 1024 * 1024
-
-
-def site_packages(target: TargetEnv) -> str:
-    """Where the target installs pure-Python packages (its scheme's purelib)."""
-    found = target.paths.get("purelib")
-    if found:
-        return found
-    for entry in target.sys_path:  # an inspection without the scheme
-        if entry.endswith("site-packages") and entry.startswith(target.prefix):
-            return entry
-    return os.path.join(target.prefix, "site-packages")
-
-
-def state_folder(target: TargetEnv) -> Path:
-    return Path(site_packages(target)) / STATE_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +90,6 @@ class Journal:
         except ValueError:
             return self.started
         return moment.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def journal_path(folder: Path) -> Path:
-    return folder / JOURNAL_NAME
 
 
 def make_state_folder(folder: Path) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipfresh.errors import PipfreshError
+from pipfresh.upgrade.paths import STATE_DIR_NAME
 
 #: A RECORD longer than this is not a package a user installed (a bound on hostile input).
 MAX_RECORD_BYTES = 64 * 1024 * 1024
@@ -218,11 +219,6 @@ def plan_kept(
         entries = [*whole, *(p for p in existing if not covered(p, folders))]
         kept += [Kept(path, f"{i:05d}/{j:06d}", copy) for j, path in enumerate(entries)]
     return kept
-
-
-#: The name of pipfresh's state folder in site-packages (see :mod:`journal`), never
-#: a distribution's file.
-STATE_DIR_NAME = ".pipfresh-update"
 
 
 def _whole_folders(files: Sequence[str], roots: Sequence[str]) -> tuple[str, ...]:
