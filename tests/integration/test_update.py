@@ -123,6 +123,37 @@ def test_downloaded_wheels_are_in_cache_info_and_clear(scene: Scene) -> None:
     assert "0 downloaded wheels, 0.0 MB" in after.stdout, describe(after)
 
 
+def test_a_cached_wheel_is_reused_and_a_damaged_one_fetched_again(scene: Scene) -> None:
+    """The second update of the same versions downloads nothing; a cached wheel whose
+    bytes changed no longer hashes to the index's sha256, and is fetched again."""
+    outdated_pair(scene)
+    cache = scene.tmp_path / "shared-cache"
+    env = scene.env | {"PIPFRESH_CACHE_DIR": str(cache)}
+    before = freeze(scene.venv)
+
+    def downloads() -> list[str]:  # whole wheels, not the ranges that read METADATA
+        return sorted(
+            r.path.rsplit("/", 1)[1]
+            for r in scene.server.requests
+            if r.path.endswith(".whl") and "range" not in r.headers
+        )
+
+    scene.server.reset_stats()
+    assert scene.update("-y", "--installer", "uv", env=env).returncode == 0
+    after = freeze(scene.venv)
+    assert downloads() == ["aaa-2.0-py3-none-any.whl", "bbb-1.5-py3-none-any.whl"]
+    for round_ in ("reused", "damaged"):
+        scene.pin(*(f"{name}=={version}" for name, version in before.items()))
+        if round_ == "damaged":
+            [aaa] = (cache / "wheels").glob("*/aaa-2.0-*.whl")
+            aaa.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip, not the wheel
+        scene.server.reset_stats()
+        result = scene.update("-y", "--installer", "uv", env=env)
+        assert result.returncode == 0, describe(result)
+        assert freeze(scene.venv) == after
+        assert downloads() == ([] if round_ == "reused" else ["aaa-2.0-py3-none-any.whl"])
+
+
 @pytest.mark.parametrize("installer", ["uv", "pip"])
 def test_updated_packages_are_still_index_installs(scene: Scene, installer: str) -> None:
     # Installing the downloaded files directly would leave a PEP 610 direct_url.json,

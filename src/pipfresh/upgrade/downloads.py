@@ -62,6 +62,7 @@ class DownloadCache:
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: trimmed last
+        self.trust(path)  # checked: not hashed again in this process
         return path
 
     def present(self, sha256: str, filename: str) -> bool:
