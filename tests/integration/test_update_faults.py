@@ -18,7 +18,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,12 @@ def killed_during_install(
     make_blocking_uv: Callable[[Installs], BlockingUv],
     installs: Installs,
     files: dict[str, str] | None = None,
+    plant: Sequence[Path] = (),
 ) -> dict[str, str]:
     """Run an update of outdated_pair + new_dependency, SIGKILL it (and its blocked
     installer) inside the install step; the freeze before the update (and its file
-    tree in ``files``)."""
+    tree in ``files``). ``plant``: empty files made while the installer is blocked,
+    as the installer itself would have made them."""
     outdated_pair(scene)
     new_dependency(scene)
     before = freeze(scene.venv)
@@ -111,6 +113,8 @@ def killed_during_install(
     uv = make_blocking_uv(installs)
     with started_update(scene, "-y", "--installer", "uv", env=with_path(scene, uv.bin)) as proc:
         pid = wait_until_blocked(uv, proc)
+        for path in plant:
+            path.write_bytes(b"")
         try:
             expected = {
                 # The replaced versions' files are kept aside: those projects are absent.
@@ -182,6 +186,22 @@ def test_sigkill_during_install_is_undone_by_the_next_update(
     assert [a["name"] for a in document["plan"]["additions"]] == ["ddd"]
     assert freeze(scene.venv) == UPDATED
     assert_clean(scene)
+
+
+def test_recovery_removes_the_temporary_files_of_a_killed_uv(
+    scene: Scene, make_blocking_uv: Callable[[Installs], BlockingUv]
+) -> None:
+    """uv writes a script as bin/.tmpXXXXXX and renames it into place: killed in
+    between, it leaves the temporary file, which the restore removes too (seen once in
+    the random SIGKILL test: 'bin/.tmprV8OAy' was left)."""
+    files: dict[str, str] = {}
+    half_written = [scene.venv.path / "bin" / ".tmprV8OAy", scene.venv.site_packages / ".tmp0aZ9yQ"]
+    killed_during_install(scene, make_blocking_uv, "all", files, plant=half_written)
+    result = update(scene, "-y", "--target", "patch", "--installer", "uv")
+    assert result.returncode == 0, describe(result)
+    assert RECOVERED.match(stderr_lines(result.stderr)[0]), describe(result)
+    assert not any(path.exists() for path in half_written)
+    assert file_tree(scene.venv) == files
 
 
 @pytest.mark.parametrize("installs", ["all", "all-but-last", "nothing"])

@@ -15,6 +15,7 @@ from pipfresh.upgrade.stash import (
     StashError,
     covered,
     installer_leftovers,
+    installer_temporaries,
     keep_aside,
     plan_kept,
     put_back,
@@ -214,3 +215,25 @@ def test_installer_leftovers_are_pips_stash_folders_of_the_projects_replaced(
     assert found == sorted(str(site / n) for n in ("~-p", "~ip", "~ip-24.3.1.dist-info"))
     # Only what was made since the update began.
     assert installer_leftovers([str(site)], originals, since=time.time() + 60) == []
+
+
+def test_installer_temporaries_are_uvs_half_written_files_made_since_the_update(
+    tmp_path: Path,
+) -> None:
+    """uv writes a script as bin/.tmpXXXXXX and renames it; killed in between, the
+    temporary file is left, and the restore removes it. Nothing else is taken."""
+    bin_dir = tmp_path / "bin"
+    site = tmp_path / "site-packages"
+    for folder in (bin_dir, site):
+        folder.mkdir()
+    left = [bin_dir / ".tmpAb3dE9", site / ".tmpZZ00yy"]
+    kept = [bin_dir / ".tmp", bin_dir / ".tmpAb3dE", bin_dir / ".tmpAb3dE9x", bin_dir / "tmpAb3dE9"]
+    for path in [*left, *kept]:
+        path.write_bytes(b"")
+    (site / ".tmpQwErTy").mkdir()  # a folder of that name too
+    started = time.time() - 5
+    found = installer_temporaries([str(bin_dir), str(site), str(bin_dir)], started)
+    assert found == sorted([*map(str, left), str(site / ".tmpQwErTy")])
+    # Made before the update began: not the installer's.
+    assert installer_temporaries([str(bin_dir), str(site)], time.time() + 60) == []
+    assert installer_temporaries([str(tmp_path / "missing")], started) == []

@@ -448,8 +448,14 @@ def restore(target: TargetEnv, record: journal.Journal, roots: Sequence[str]) ->
             _delete(path, problems)
     sites = {target.paths.get(k) or "" for k in ("purelib", "platlib")} - {""}
     since = _epoch(record.started) - 2  # ctime and the journal's clock, seconds apart
-    for path in stash.installer_leftovers(sites, (k.original for k in record.kept), since):
-        # pip, stopped while replacing itself (or another folder), leaves "~ip" behind.
+    leftovers = stash.installer_leftovers(sites, (k.original for k in record.kept), since)
+    # pip, stopped while replacing itself (or another folder), leaves "~ip" behind; uv,
+    # stopped while writing a script, a ".tmpXXXXXX" beside it.
+    scripts = target.paths.get("scripts") or ""
+    leftovers += stash.installer_temporaries(
+        [*sorted(sites), *([scripts] if scripts else [])], since
+    )
+    for path in leftovers:
         if stash.inside(path, roots) and real.holds(path):
             _delete(path, problems)
     now = metadata_dirs(target.sys_path)

@@ -24,12 +24,14 @@ import configparser
 import contextlib
 import csv
 import errno
+import functools
 import io
 import os
+import re
 import shutil
 import stat
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -435,23 +437,56 @@ def installer_leftovers(sites: Iterable[str], originals: Iterable[str], since: f
             tops[site] = names
     found: list[str] = []
     for site, names in tops.items():
+        found += _made_since(site, since, functools.partial(_pips_stash, tops=names))
+    return sorted(found)
+
+
+def _pips_stash(name: str, tops: set[str]) -> bool:
+    """``name`` is how pip names its uninstall stash of one of ``tops``."""
+    rest = name.lstrip(_ADJACENT)
+    if not name.startswith("~") or not rest or name in tops:
+        return False
+    return any(len(n) == len(name) and n.endswith(rest) for n in tops)
+
+
+def _made_since(folder: str, since: float, named: Callable[[str], bool]) -> list[str]:
+    """The entries of ``folder`` whose name ``named`` picks, made (ctime) at ``since``
+    or later: what an installer left there during this update, not the user's."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    found: list[str] = []
+    for entry in entries:
+        if not named(entry.name):
+            continue
         try:
-            entries = list(os.scandir(site))
+            made = entry.stat(follow_symlinks=False).st_ctime
         except OSError:
             continue
-        for entry in entries:
-            name = entry.name
-            rest = name.lstrip(_ADJACENT)
-            if not name.startswith("~") or not rest or name in names:
-                continue
-            if not any(len(n) == len(name) and n.endswith(rest) for n in names):
-                continue
-            try:
-                made = entry.stat(follow_symlinks=False).st_ctime
-            except OSError:
-                continue
-            if made >= since:
-                found.append(entry.path)
+        if made >= since:
+            found.append(entry.path)
+    return found
+
+
+#: How the Rust tempfile crate that uv writes with names a file it then renames into
+#: place (".tmp" and six letters or digits).
+_INSTALLER_TEMPORARY = re.compile(r"\.tmp[A-Za-z0-9]{6}")
+
+
+def _is_temporary(name: str) -> bool:
+    return _INSTALLER_TEMPORARY.fullmatch(name) is not None
+
+
+def installer_temporaries(folders: Iterable[str], since: float) -> list[str]:
+    """Files an installer killed halfway left at the top of ``folders`` (the scheme's
+    scripts and site-packages folders): uv writes a script into ``bin/.tmpXXXXXX`` and
+    renames it, and a SIGKILL in between leaves the temporary file, which no RECORD
+    and no wheel lists. Only those made at ``since`` (epoch seconds) or later. Pure
+    but for looking at the folders."""
+    found: list[str] = []
+    for folder in dict.fromkeys(folders):
+        found += _made_since(folder, since, _is_temporary)
     return sorted(found)
 
 
