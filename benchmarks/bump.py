@@ -40,7 +40,7 @@ from _common import (
     read_pins,
 )
 from run import install_pipfresh
-from scan_cores import Variant, run_once
+from scan_cores import Variant, run_rounds
 from synthetic import tool_env
 
 LINES = 150
@@ -98,16 +98,7 @@ def main() -> int:
             Variant("scan-cold", command("outdated"), count=count_scan),
             Variant("scan-warm", command("outdated"), warm=True, count=count_scan),
         ]
-        for v in variants:
-            if v.warm:
-                v.cache = scratch / v.name
-                run_once(v, scratch, record=False)
-        for rnd in range(args.runs):
-            print(f"round {rnd + 1}/{args.runs}", flush=True)
-            k = rnd % len(variants)
-            for v in variants[k:] + variants[:k]:
-                if v.failure is None:
-                    run_once(v, scratch, record=True)
+        run_rounds(variants, scratch, args.runs)
     load_end = os.getloadavg()
     rows = [
         "| Variant | Runs | Median s | Min-max s | CPU user+sys s | Peak RSS MB | Changes |",

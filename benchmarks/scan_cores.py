@@ -249,6 +249,22 @@ def run_once(v: Variant, scratch: Path, *, record: bool) -> None:
     )
 
 
+def run_rounds(variants: list[Variant], scratch: Path, runs: int) -> None:
+    """Warm the warm variants' caches (untimed), then ``runs`` rounds of every variant,
+    the order rotated each round."""
+    for v in variants:
+        if v.warm:
+            if v.cache is None:
+                v.cache = scratch / v.name
+            run_once(v, scratch, record=False)
+    for rnd in range(runs):
+        print(f"round {rnd + 1}/{runs}", flush=True)
+        k = rnd % len(variants)
+        for v in variants[k:] + variants[:k]:
+            if v.failure is None:
+                run_once(v, scratch, record=True)
+
+
 def table(variants: list[Variant]) -> list[str]:
     by_name = {v.name: v for v in variants}
     uv = by_name.get("uv-cold")
@@ -277,6 +293,16 @@ def table(variants: list[Variant]) -> list[str]:
     return rows
 
 
+def _bounds(text: str) -> list[int]:
+    try:
+        bounds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not whole numbers: {text!r}") from None
+    if any(not 1 <= n <= 256 for n in bounds):
+        raise argparse.ArgumentTypeError(f"each bound must be 1-256: {text!r}")
+    return bounds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -290,7 +316,8 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated variant names")
     parser.add_argument(
         "--concurrency",
-        default="",
+        type=_bounds,
+        default=[],
         help="comma-separated request bounds: one more cold pipfresh variant each (pipfresh-cN)",
     )
     args = parser.parse_args()
@@ -344,20 +371,12 @@ def main() -> int:
                 pipfresh=pipfresh,
                 baseline=baseline,
                 keep=scratch,
-                concurrency=[int(x) for x in args.concurrency.split(",") if x.strip()],
+                concurrency=args.concurrency,
             )
             if args.only:
                 wanted = {x.strip() for x in args.only.split(",")}
                 variants = [v for v in variants if v.name in wanted]
-            for v in variants:
-                if v.warm:
-                    run_once(v, scratch, record=False)
-            for rnd in range(args.runs):
-                print(f"round {rnd + 1}/{args.runs}", flush=True)
-                k = rnd % len(variants)
-                for v in variants[k:] + variants[:k]:
-                    if v.failure is None:
-                        run_once(v, scratch, record=True)
+            run_rounds(variants, scratch, args.runs)
     finally:
         if server is not None:
             server.stop()

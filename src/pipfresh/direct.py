@@ -19,7 +19,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from pipfresh.models import InstalledDist
-from pipfresh.requirements import only_for_extras, parse_requirement
+from pipfresh.requirements import Markers, only_for_extras, parse_requirement
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +76,11 @@ def not_required(
     (``extras``, as :func:`pipfresh.requirements.analyse` finds them); a distribution
     asking for itself (``pkg[extra]``) does not make it required.
     """
-    from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
-    from packaging.version import InvalidVersion
-
     installed: dict[str, InstalledDist] = {}
     for dist in dists:
         installed.setdefault(dist.canonical_name, dist)
     extras = extras or {}
+    holds = Markers(markers)
     required: set[str] = set()
     for name, dist in installed.items():
         in_use = ("", *sorted(extras.get(name, ())))
@@ -98,12 +96,6 @@ def not_required(
             if req.marker is None:
                 required.add(target)
                 continue
-            for extra in in_use:
-                try:
-                    applies = req.marker.evaluate({**markers, "extra": extra})
-                except (UndefinedComparison, UndefinedEnvironmentName, InvalidVersion, ValueError):
-                    applies = False
-                if applies:
-                    required.add(target)
-                    break
+            if any(holds.true(req.marker, extra) for extra in in_use):
+                required.add(target)
     return frozenset(installed.keys() - required)

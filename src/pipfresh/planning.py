@@ -246,10 +246,6 @@ def offers_for(scan: ScanInput, plan: Plan) -> dict[str, tuple[str, ...]]:
     if not asked:
         return {}
     policy = _policy(scan)
-    dists = read_installed(scan.target.sys_path)
-    if scan.constraints is not None:
-        dists.append(scan.constraints)
-    analysis = analyse(dists, scan.target.markers)
 
     async def pages() -> list[ProjectPage | None]:
         async with client_for(scan) as client:
@@ -269,7 +265,8 @@ def offers_for(scan: ScanInput, plan: Plan) -> dict[str, tuple[str, ...]]:
     for change, page in zip(asked, asyncio.run(pages()), strict=True):
         if page is None:
             continue
-        allowed = [c.specifier for c in analysis.on(change.canonical_name)]
+        # The scan's analysis: the installed set and pip's constraints, as planned from.
+        allowed = [c.specifier for c in scan.requirements.on(change.canonical_name)]
         found[change.canonical_name] = offers(page, policy, change.before, change.after, allowed)
     return found
 

@@ -110,7 +110,7 @@ def requirement_text(req: Requirement) -> str:
     return text + str(req.specifier)
 
 
-class _Markers:
+class Markers:
     """Marker results for one target, memoised per (marker, extra)."""
 
     def __init__(self, environment: Mapping[str, str]) -> None:
@@ -140,7 +140,7 @@ def analyse(dists: Iterable[InstalledDist], markers: Mapping[str, str]) -> Analy
     installed: dict[str, InstalledDist] = {}
     for dist in dists:
         installed.setdefault(dist.canonical_name, dist)
-    evaluate = _Markers(markers)
+    evaluate = Markers(markers)
     in_use: dict[str, set[str]] = {name: set() for name in installed}
     counted: list[tuple[InstalledDist, Requirement]] = []
     seen: set[tuple[str, int]] = set()

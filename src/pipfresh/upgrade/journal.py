@@ -35,7 +35,6 @@ from typing import Any
 from pipfresh.errors import CorruptJournal
 from pipfresh.models import TargetEnv
 from pipfresh.upgrade.paths import (
-    STATE_DIR_NAME,
     journal_path,
     site_packages,
     state_folder,
@@ -44,7 +43,6 @@ from pipfresh.upgrade.stash import Kept, RealRoots, inside
 
 #: Bumped on any change a previous pipfresh could not read correctly.
 FORMAT = 2
-STATE_DIR = STATE_DIR_NAME  # one name, which stash.plan_kept also refuses in a RECORD
 STASH_DIR = "stash"
 #: Stashes of committed updates, renamed to be deleted in the background.
 TRASH_PREFIX = "trash-"
